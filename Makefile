@@ -1,0 +1,58 @@
+# btclient: `make demo` shows a local swarm sharing a file through the overlay;
+# `make test` runs every test (installing what the tests need first).
+
+SHELL     := /bin/bash
+GO        ?= go
+BIN       := bin
+FUZZTIME  ?= 10s
+FUZZLONG  ?= 10m
+PKGS      := ./...
+
+.PHONY: all build test deps lint unit e2e chaos fuzz-short fuzz demo docker-e2e bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/btclient ./cmd/btclient
+
+deps:
+	./scripts/install-test-deps.sh
+
+lint:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet $(PKGS)
+	$(BIN)/staticcheck $(PKGS)
+
+# Unit tests of every package, with the race detector.
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+# Real processes on loopback: btclient against itself and real clients
+# (the chaos tests run through scripts/chaos.sh below).
+e2e:
+	$(GO) test -count=1 -timeout 20m -v -skip '^TestChaos' ./e2e/ 2>&1 | tee /tmp/btclient-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|measured:|convergence' ; exit $${PIPESTATUS[0]}
+
+# A short pass of every fuzz target (make fuzz runs them for FUZZLONG each).
+fuzz-short:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	./scripts/fuzz.sh $(FUZZLONG)
+
+# The seed's reliability promises under churn, short variant, as a table.
+chaos:
+	./scripts/chaos.sh --short
+
+docker-e2e:
+	./scripts/swarm-e2e.sh
+
+test: deps lint unit fuzz-short e2e chaos docker-e2e
+
+demo: build
+	./scripts/demo.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./peerwire/ ./swarm/ ./storage/
+
+clean:
+	rm -rf $(BIN)

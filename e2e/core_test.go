@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"btclient/peerwire"
+	"btclient/torrent"
+)
+
+// seeder starts a btclient seeding content (already in dir) on a fresh port
+// with a status server; it returns the peer and status addresses.
+func seeder(t *testing.T, label, dir, torrentPath string, extra ...string) (peerAddr, statusAddr string, p *proc) {
+	t.Helper()
+	port := freePort(t, "127.0.0.1")
+	statusAddr = hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	args := append([]string{"-o", dir, "-p", strconv.Itoa(port), "--status", statusAddr, "--quiet", "--discovery-mode", "tracker"}, extra...)
+	args = append(args, torrentPath)
+	p = btclient(t, label, args...)
+	waitSeeding(t, statusAddr, 60*time.Second)
+	return hostPort("127.0.0.1", port), statusAddr, p
+}
+
+// leecher starts a btclient downloading into dir from peers, exiting when done.
+func leecher(t *testing.T, label, dir, torrentPath string, statusAddr string, peers ...string) *proc {
+	t.Helper()
+	args := []string{"-o", dir, "-p", "0", "--quiet", "--seed=false", "--discovery-mode", "tracker", "--peer", joinArgs(peers...)}
+	if statusAddr != "" {
+		args = append(args, "--status", statusAddr)
+	}
+	return btclient(t, label, append(args, torrentPath)...)
+}
+
+func TestTwoSeedersShareOneDownload(t *testing.T) {
+	src := t.TempDir()
+	const size = 64 << 20
+	content := randomFile(t, src, "data.bin", size)
+	tor := makeTorrent(t, content, "--piece-length", "256KiB")
+	// A rate cap keeps both seeders busy for a while, so each must serve a share.
+	a, aStatus, _ := seeder(t, "seeder A", src, tor, "--max-upload-rate", "12MiB")
+	b, bStatus, _ := seeder(t, "seeder B", src, tor, "--max-upload-rate", "12MiB")
+
+	dst := t.TempDir()
+	l := leecher(t, "leecher", dst, tor, "", a, b)
+	if code := l.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("leecher exit status %d", code)
+	}
+	sameFile(t, content, filepath.Join(dst, "data.bin"))
+	for _, s := range []string{aStatus, bStatus} {
+		st, ok := getStatus(s)
+		if !ok {
+			t.Fatalf("no status from %s", s)
+		}
+		t.Logf("measured: seeder %s uploaded %d bytes (%.0f%%)", s, st.Uploaded, 100*float64(st.Uploaded)/size)
+		if st.Uploaded < size/5 {
+			t.Errorf("seeder %s served only %d of %d bytes", s, st.Uploaded, size)
+		}
+	}
+}
+
+func TestDownloadSurvivesSeederKilledMidway(t *testing.T) {
+	src := t.TempDir()
+	const size = 64 << 20
+	content := randomFile(t, src, "data.bin", size)
+	tor := makeTorrent(t, content, "--piece-length", "256KiB")
+	a, _, victim := seeder(t, "seeder A", src, tor, "--max-upload-rate", "8MiB")
+	b, _, _ := seeder(t, "seeder B", src, tor, "--max-upload-rate", "8MiB")
+
+	dst := t.TempDir()
+	status := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	l := leecher(t, "leecher", dst, tor, status, a, b)
+	waitUntil(t, time.Minute, "a third of the download", func() bool {
+		st, ok := getStatus(status)
+		return ok && st.Done >= size/3
+	})
+	victim.signal(syscall.SIGKILL)
+	st, _ := getStatus(status)
+	t.Logf("measured: killed seeder A at %.0f%%", 100*float64(st.Done)/size)
+	if code := l.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("leecher exit status %d", code)
+	}
+	sameFile(t, content, filepath.Join(dst, "data.bin"))
+}
+
+func TestResumeAfterKill9(t *testing.T) {
+	src := t.TempDir()
+	const size = 64 << 20
+	content := randomFile(t, src, "data.bin", size)
+	tor := makeTorrent(t, content, "--piece-length", "256KiB")
+	a, _, _ := seeder(t, "seeder", src, tor, "--max-upload-rate", "16MiB")
+
+	dst := t.TempDir()
+	status := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	first := leecher(t, "first leecher", dst, tor, status, a)
+	waitUntil(t, time.Minute, "half the download", func() bool {
+		st, ok := getStatus(status)
+		return ok && st.Done >= size/2
+	})
+	first.signal(syscall.SIGKILL)
+	first.wait(10 * time.Second)
+
+	second := leecher(t, "second leecher", dst, tor, status, a)
+	var got int64
+	waitUntil(t, time.Minute, "the resumed download to finish", func() bool {
+		if st, ok := getStatus(status); ok {
+			got = st.Downloaded
+		}
+		return second.exited()
+	})
+	if code := second.wait(time.Second); code != 0 {
+		t.Fatalf("second leecher exit status %d", code)
+	}
+	sameFile(t, content, filepath.Join(dst, "data.bin"))
+	t.Logf("measured: resumed run downloaded %d of %d bytes", got, size)
+	if got > size*7/10 {
+		t.Fatalf("resumed download fetched %d of %d bytes again", got, size)
+	}
+}
+
+func TestMultiFileFixturesArriveIdentical(t *testing.T) {
+	for _, name := range []string{"numbers", "folder"} {
+		t.Run(name, func(t *testing.T) {
+			fixtures := "../../shared/testdata/webtorrent-fixtures"
+			tor := filepath.Join(fixtures, name+".torrent")
+			src := t.TempDir()
+			if err := os.CopyFS(filepath.Join(src, name), os.DirFS(filepath.Join(fixtures, name))); err != nil {
+				t.Fatal(err)
+			}
+			a, _, _ := seeder(t, "seeder", src, tor)
+			dst := t.TempDir()
+			l := leecher(t, "leecher", dst, tor, "", a)
+			if code := l.wait(time.Minute); code != 0 {
+				t.Fatalf("leecher exit status %d", code)
+			}
+			m, err := torrent.Load(tor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range m.Files {
+				sameFile(t, filepath.Join(src, m.FilePath(f)), filepath.Join(dst, m.FilePath(f)))
+			}
+		})
+	}
+}
+
+func TestCorruptPeerCannotSpoilTheFile(t *testing.T) {
+	src := t.TempDir()
+	const size = 16 << 20
+	content, tor, m := randomTorrent(t, src, size)
+	liar := startLiar(t, m, content)
+	honest, _, _ := seeder(t, "honest seeder", src, tor, "--max-upload-rate", "8MiB")
+
+	dst := t.TempDir()
+	statusAddr := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	l := leecher(t, "leecher", dst, tor, statusAddr, liar.addr, honest)
+	var last status
+	waitUntil(t, 2*time.Minute, "the download to finish", func() bool {
+		if st, ok := getStatus(statusAddr); ok {
+			last = st
+		}
+		return l.exited()
+	})
+	if code := l.wait(time.Second); code != 0 {
+		t.Fatalf("leecher exit status %d", code)
+	}
+	sameFile(t, content, filepath.Join(dst, "data.bin"))
+	t.Logf("measured: liar served %d blocks; leecher wasted %d bytes, dropped %d bad peers", liar.served.Load(), last.Wasted, last.BadPeers)
+	if liar.served.Load() == 0 {
+		t.Fatal("the corrupt peer was never asked for a block; the test proves nothing")
+	}
+	if last.BadPeers < 1 || liar.connected.Load() {
+		t.Fatalf("corrupt peer was not dropped (bad peers %d, still connected %v)", last.BadPeers, liar.connected.Load())
+	}
+}
+
+// liar is a test peer that has every piece and serves every block with one
+// byte flipped.
+type liar struct {
+	addr      string
+	served    atomic.Int64
+	connected atomic.Bool
+}
+
+func startLiar(t *testing.T, m *torrent.MetaInfo, content string) *liar {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	f, err := os.Open(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	l := &liar{addr: ln.Addr().String()}
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go l.serve(nc, m, f)
+		}
+	}()
+	return l
+}
+
+func (l *liar) serve(nc net.Conn, m *torrent.MetaInfo, f io.ReaderAt) {
+	defer nc.Close()
+	id, _ := peerwire.NewPeerID()
+	nc.SetDeadline(time.Now().Add(2 * time.Minute))
+	if _, err := peerwire.ReadHandshake(nc); err != nil {
+		return
+	}
+	if err := peerwire.WriteHandshake(nc, peerwire.Handshake{InfoHash: m.InfoHash, PeerID: id}); err != nil {
+		return
+	}
+	l.connected.Store(true)
+	defer l.connected.Store(false)
+	c := peerwire.NewConn(nc, peerwire.DefaultConnConfig(m.NumPieces()))
+	all := peerwire.NewBitfield(m.NumPieces())
+	for i := range m.NumPieces() {
+		all.Set(i)
+	}
+	c.WriteMessage(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: all})
+	c.WriteMessage(peerwire.Message{ID: peerwire.Unchoke})
+	c.Flush()
+	for {
+		msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if msg.ID != peerwire.Request {
+			continue
+		}
+		block := make([]byte, msg.Length)
+		f.ReadAt(block, int64(msg.Index)*m.PieceLength+int64(msg.Begin))
+		block[len(block)/2] ^= 0xff
+		if c.WritePiece(msg.Index, msg.Begin, block) != nil || c.Flush() != nil {
+			return
+		}
+		l.served.Add(1)
+	}
+}

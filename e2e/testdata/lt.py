@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""A libtorrent peer for btclient's interoperability tests and benchmarks.
+
+usage: lt.py seed|leech TORRENT DIR --listen IP:PORT [--peer IP:PORT ...]
+
+seed: serve DIR's copy of TORRENT until killed; prints "seeding" once checked.
+leech: download into DIR, print "complete" and exit 0 when every piece is
+verified (exit 1 after --timeout seconds). DHT, LSD, UPnP and NAT-PMP are off;
+peers come from --peer or the torrent's tracker.
+"""
+import argparse
+import sys
+import time
+
+import libtorrent as lt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["seed", "leech"])
+    ap.add_argument("torrent")
+    ap.add_argument("dir")
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--peer", action="append", default=[])
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion until killed")
+    a = ap.parse_args()
+
+    s = lt.session({
+        "listen_interfaces": a.listen,
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        # TCP only: uTP's delay-based congestion control crawls on loopback.
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
+        "user_agent": "libtorrent-interop-test",
+    })
+    ti = lt.torrent_info(a.torrent)
+    h = s.add_torrent({"ti": ti, "save_path": a.dir})
+    for p in a.peer:
+        host, port = p.rsplit(":", 1)
+        h.connect_peer((host, int(port)))
+
+    deadline = time.time() + a.timeout
+    announced = False
+    last_connect = time.time()
+    while time.time() < deadline or a.mode == "seed" or announced:
+        st = h.status()
+        for alert in s.pop_alerts():
+            if alert.category() & lt.alert.category_t.error_notification:
+                print("alert:", alert.message(), flush=True)
+        if a.mode == "seed" and st.is_seeding and not announced:
+            print("seeding", flush=True)
+            announced = True
+        if a.mode == "leech" and st.is_seeding and not announced:
+            print("complete", st.total_payload_download, flush=True)
+            announced = True
+            if not a.stay:
+                return 0
+        # Re-dial the given peers now and then, as a real client would.
+        if a.peer and time.time() - last_connect > 3 and st.num_peers == 0:
+            for p in a.peer:
+                host, port = p.rsplit(":", 1)
+                h.connect_peer((host, int(port)))
+            last_connect = time.time()
+        time.sleep(0.05)
+    print("timeout: progress", h.status().progress, flush=True)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

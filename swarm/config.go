@@ -1,0 +1,113 @@
+// Package swarm is the download engine: one Torrent session that dials and
+// accepts peers, spreads block requests over them, verifies every piece with
+// SHA-1, writes it to storage and keeps seeding. One goroutine owns all of a
+// torrent's state; peer connections, hashing and disk I/O run on their own
+// goroutines and talk to it over channels.
+package swarm
+
+import (
+	"runtime"
+	"time"
+)
+
+// Config holds the engine's tunables. DefaultConfig documents the defaults;
+// tests shrink the timers instead of sleeping.
+type Config struct {
+	// BlockSize is the size of a request: 16 KiB, what every client expects.
+	BlockSize int
+	// MaxPeers bounds connected peers; MaxDials bounds dials in flight and
+	// MaxHandshakes incoming connections that have not finished the handshake.
+	MaxPeers, MaxDials, MaxHandshakes int
+	// DialTimeout bounds a TCP connect; HandshakeTimeout the exchange of
+	// handshakes (a slowloris that never finishes is cut off after it).
+	DialTimeout, HandshakeTimeout time.Duration
+	// ReadTimeout is how long a peer may stay silent (keep-alives every 2 min).
+	ReadTimeout time.Duration
+	// KeepAlive is how often an otherwise idle connection sends a keep-alive.
+	KeepAlive time.Duration
+
+	// MinPipeline and MaxPipeline bound the requests outstanding at one peer;
+	// in between the depth follows the peer's rate so that PipelineWindow of
+	// data is always on its way.
+	MinPipeline, MaxPipeline int
+	PipelineWindow           time.Duration
+	// MaxPieceMemory bounds the bytes of pieces being assembled in memory
+	// (at least two pieces are always allowed). Memory does not grow with
+	// the torrent's size.
+	MaxPieceMemory int64
+	// StallTimeout: a peer with requests outstanding that delivers nothing for
+	// this long gives its blocks back to be requested from others.
+	StallTimeout time.Duration
+	// RandomFirst is how many pieces are picked at random before rarest-first.
+	RandomFirst int
+	// EndgameDuplicates is how many peers one block may be requested from at
+	// once in endgame.
+	EndgameDuplicates int
+	// MaxBadPieces: a peer that took part in this many pieces that failed the
+	// hash check is dropped (one proven by comparison is dropped at once).
+	MaxBadPieces int
+	// MaxUnsolicited: a peer that sends this many blocks nobody asked for is dropped.
+	MaxUnsolicited int
+
+	// UploadSlots peers are unchoked by rate, plus one optimistic unchoke
+	// rotated every OptimisticInterval; the choker reruns every UnchokeInterval.
+	UploadSlots                         int
+	UnchokeInterval, OptimisticInterval time.Duration
+	// MaxUploadQueue bounds the requests a peer may have queued with us; a
+	// request storm past it gets the peer dropped.
+	MaxUploadQueue int
+
+	// AnnounceInterval is how often the peer source hears from us; while the
+	// download lacks peers it is asked every PeerRetryInterval instead.
+	AnnounceInterval, PeerRetryInterval time.Duration
+	// WantPeers: below this many connected peers, a downloading torrent asks
+	// its source for more.
+	WantPeers int
+	// RedialInterval is the base backoff before a failed address is dialed again.
+	RedialInterval time.Duration
+	// StopTimeout bounds the final `stopped` announce.
+	StopTimeout time.Duration
+
+	// UploadRate and DownloadRate cap payload bytes per second over all
+	// peers; 0 means no limit.
+	UploadRate, DownloadRate int64
+
+	// HashWorkers verify pieces in parallel with the network loop.
+	HashWorkers int
+	// Tick is the period of the housekeeping timer (stalls, rates, dials).
+	Tick time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		BlockSize:          16 << 10,
+		MaxPeers:           80,
+		MaxDials:           16,
+		MaxHandshakes:      64,
+		DialTimeout:        5 * time.Second,
+		HandshakeTimeout:   10 * time.Second,
+		ReadTimeout:        3 * time.Minute,
+		KeepAlive:          2 * time.Minute,
+		MinPipeline:        32,
+		MaxPipeline:        1000,
+		PipelineWindow:     500 * time.Millisecond,
+		MaxPieceMemory:     16 << 20,
+		StallTimeout:       3 * time.Second,
+		RandomFirst:        4,
+		EndgameDuplicates:  2,
+		MaxBadPieces:       3,
+		MaxUnsolicited:     256,
+		UploadSlots:        8,
+		UnchokeInterval:    10 * time.Second,
+		OptimisticInterval: 30 * time.Second,
+		MaxUploadQueue:     2048,
+		AnnounceInterval:   30 * time.Second,
+		PeerRetryInterval:  2 * time.Second,
+		WantPeers:          8,
+		RedialInterval:     2 * time.Second,
+		StopTimeout:        2 * time.Second,
+		HashWorkers:        max(1, runtime.NumCPU()),
+		Tick:               500 * time.Millisecond,
+	}
+}

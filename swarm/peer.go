@@ -1,0 +1,281 @@
+package swarm
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"btclient/peerwire"
+)
+
+// blockKey names one block: piece index in the high half, block number in the low.
+type blockKey uint64
+
+func makeKey(piece, block int) blockKey { return blockKey(uint64(piece)<<32 | uint64(block)) }
+func (k blockKey) piece() int           { return int(k >> 32) }
+func (k blockKey) block() int           { return int(uint32(k)) }
+
+// peer is one connected peer. The torrent loop owns every field except out
+// and the atomic counters, which its writer goroutine shares.
+type peer struct {
+	addr     string // address as dialed, or the remote address when it dialed us
+	id       [20]byte
+	incoming bool
+	conn     *peerwire.Conn
+	out      *outbox
+	closed   bool
+
+	bf      peerwire.Bitfield
+	numHave int
+
+	amChoking, amInterested     bool
+	peerChoking, peerInterested bool
+	optimistic                  bool
+
+	outstanding map[blockKey]struct{}
+	lastBlock   time.Time // last block received, or when requests (re)started
+	snubbed     bool
+
+	downloaded  int64 // payload bytes received, loop-owned
+	lastDown    int64
+	downRate    float64 // bytes/s, smoothed
+	lastUp      int64
+	upRate      float64
+	uploaded    atomic.Int64 // payload bytes sent, written by the writer
+	badPieces   int
+	unsolicited int
+
+	wantFill bool // a message of the current batch made room for requests
+
+	// noPickGen and noPickHave remember a fruitless scan for a new piece, so
+	// it is not repeated until the peer or the picker's state changes.
+	noPickGen, noPickHave int
+}
+
+// outbox is what the loop hands to a peer's writer goroutine: control and
+// request messages in order, and the peer's requests to us, served from
+// storage by the writer so disk reads never stall the loop.
+type outbox struct {
+	mu      sync.Mutex
+	msgs    []peerwire.Message
+	uploads []upload
+	closed  bool
+	wake    chan struct{}
+}
+
+func newOutbox() *outbox { return &outbox{wake: make(chan struct{}, 1)} }
+
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbox) send(m peerwire.Message) {
+	o.mu.Lock()
+	o.msgs = append(o.msgs, m)
+	o.mu.Unlock()
+	o.signal()
+}
+
+// upload is a request a peer made of us; off is where the block starts in the
+// torrent's data.
+type upload struct {
+	index, begin, length uint32
+	off                  int64
+}
+
+// queueUpload adds a request to serve and returns how many are queued.
+func (o *outbox) queueUpload(m upload) int {
+	o.mu.Lock()
+	o.uploads = append(o.uploads, m)
+	n := len(o.uploads)
+	o.mu.Unlock()
+	o.signal()
+	return n
+}
+
+func (o *outbox) cancelUpload(index, begin, length uint32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, u := range o.uploads {
+		if u.index == index && u.begin == begin && u.length == length {
+			o.uploads = append(o.uploads[:i], o.uploads[i+1:]...)
+			return
+		}
+	}
+}
+
+// chokeUploads drops queued requests (BEP 3: choking discards them) and
+// queues the choke message.
+func (o *outbox) chokeUploads() {
+	o.mu.Lock()
+	o.uploads = o.uploads[:0]
+	o.msgs = append(o.msgs, peerwire.Message{ID: peerwire.Choke})
+	o.mu.Unlock()
+	o.signal()
+}
+
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.signal()
+}
+
+// take swaps out what is queued: all messages and up to maxUploads uploads.
+func (o *outbox) take(msgs []peerwire.Message, uploads []upload, maxUploads int) ([]peerwire.Message, []upload, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	msgs = append(msgs[:0], o.msgs...)
+	o.msgs = o.msgs[:0]
+	n := min(len(o.uploads), maxUploads)
+	uploads = append(uploads[:0], o.uploads[:n]...)
+	o.uploads = append(o.uploads[:0], o.uploads[n:]...)
+	return msgs, uploads, o.closed
+}
+
+// peerMsg is what a reader goroutine sends to the loop: the messages that
+// were waiting in the read buffer, then, if set, the error that ended the
+// connection. Batches spare the loop a wake-up per message.
+type peerMsg struct {
+	p   *peer
+	ms  []peerwire.Message
+	err error
+}
+
+// maxBatch bounds the messages in one peerMsg.
+const maxBatch = 64
+
+// readLoop reads messages until the connection fails and hands them to the
+// loop in batches; batches come from and go back to pool.
+func readLoop(ctx context.Context, p *peer, msgs chan<- peerMsg, limit *rate.Limiter, pool *sync.Pool) {
+	for {
+		batch := (*pool.Get().(*[]peerwire.Message))[:0]
+		var err error
+		for {
+			var m peerwire.Message
+			if m, err = p.conn.ReadMessage(); err != nil {
+				break
+			}
+			if m.ID == peerwire.Piece && limit != nil {
+				// Not reading is how a download limit pushes back on the sender.
+				if err = limit.WaitN(ctx, len(m.Block)); err != nil {
+					break
+				}
+			}
+			batch = append(batch, m)
+			if len(batch) == maxBatch || p.conn.Buffered() == 0 {
+				break
+			}
+		}
+		select {
+		case msgs <- peerMsg{p: p, ms: batch, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// waitBytes takes n tokens from limit, in bursts it can grant.
+func waitBytes(ctx context.Context, limit *rate.Limiter, n int) error {
+	for n > 0 {
+		k := min(n, limit.Burst())
+		if err := limit.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// maxCoalescedRead bounds one storage read serving adjacent requests.
+const maxCoalescedRead = 1 << 20
+
+// writeLoop sends what the loop queues, reading requested blocks from store.
+func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic.Int64, keepAlive time.Duration, limit *rate.Limiter) {
+	defer p.conn.Close()
+	var msgs []peerwire.Message
+	var uploads []upload
+	var buf []byte
+	idle := time.NewTimer(keepAlive)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.out.wake:
+		case <-idle.C:
+			p.out.send(peerwire.Message{ID: peerwire.KeepAlive})
+		}
+		for {
+			var closed bool
+			msgs, uploads, closed = p.out.take(msgs, uploads, 64)
+			if closed {
+				return
+			}
+			if len(msgs) == 0 && len(uploads) == 0 {
+				break
+			}
+			if err := p.conn.SetWriteDeadline(); err != nil {
+				return
+			}
+			for _, m := range msgs {
+				if err := p.conn.WriteMessage(m); err != nil {
+					return
+				}
+			}
+			for i := 0; i < len(uploads); {
+				// Requests for adjacent blocks (the usual pattern) are read
+				// from storage in one call.
+				j, size := i+1, int(uploads[i].length)
+				for j < len(uploads) && uploads[j].off == uploads[j-1].off+int64(uploads[j-1].length) && size < maxCoalescedRead {
+					size += int(uploads[j].length)
+					j++
+				}
+				if cap(buf) < size {
+					buf = make([]byte, size)
+				}
+				if _, err := store.ReadAt(buf[:size], uploads[i].off); err != nil {
+					return
+				}
+				off := 0
+				for _, u := range uploads[i:j] {
+					b := buf[off : off+int(u.length)]
+					off += len(b)
+					if limit != nil {
+						// Block by block, so a capped upload stays a steady
+						// stream rather than bursts with long gaps.
+						if err := p.conn.Flush(); err != nil {
+							return
+						}
+						if err := waitBytes(ctx, limit, len(b)); err != nil {
+							return
+						}
+						if err := p.conn.SetWriteDeadline(); err != nil {
+							return
+						}
+					}
+					if err := p.conn.WritePiece(u.index, u.begin, b); err != nil {
+						return
+					}
+					p.uploaded.Add(int64(len(b)))
+					uploaded.Add(int64(len(b)))
+				}
+				i = j
+			}
+			if err := p.conn.Flush(); err != nil {
+				return
+			}
+		}
+		idle.Reset(keepAlive)
+	}
+}

@@ -1,0 +1,84 @@
+// Package tracker is an HTTP BitTorrent tracker, both sides: a client that
+// announces to and scrapes any BEP 3 / BEP 23 tracker, and an in-memory
+// server that real clients can announce to.
+//
+// client.go builds requests and talks HTTP, response.go parses replies,
+// server.go answers /announce and /scrape, swarm.go keeps the peers, and
+// bencode.go is the bounded codec both sides share.
+package tracker
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Event is the announce event of BEP 3; the zero value is a regular announce.
+type Event string
+
+// The events a client reports.
+const (
+	EventNone      Event = ""
+	EventStarted   Event = "started"
+	EventCompleted Event = "completed"
+	EventStopped   Event = "stopped"
+)
+
+// AnnounceRequest is what a client tells the tracker about itself.
+type AnnounceRequest struct {
+	InfoHash, PeerID [20]byte
+	Port             uint16
+	Uploaded         int64
+	Downloaded       int64
+	Left             int64
+	Event            Event
+	// NumWant is how many peers to ask for; 0 lets the tracker choose.
+	NumWant int
+	// IP is sent as the ip parameter when set; most trackers use the address
+	// the request came from instead.
+	IP string
+}
+
+// Peer is one peer in a tracker reply.
+type Peer struct {
+	IP   netip.Addr
+	Port uint16
+	// ID is the peer id, present only in replies in the dictionary model.
+	ID []byte
+}
+
+// String returns host:port, with brackets around IPv6 hosts.
+func (p Peer) String() string {
+	return netip.AddrPortFrom(p.IP, p.Port).String()
+}
+
+// AnnounceResponse is a tracker's successful reply to an announce.
+type AnnounceResponse struct {
+	// Interval is how long to wait before the next regular announce; zero
+	// when the tracker did not say.
+	Interval time.Duration
+	// MinInterval is the shortest wait the tracker tolerates; zero when not given.
+	MinInterval time.Duration
+	Peers       []Peer
+	// Complete and Incomplete count seeders and leechers; zero when not given.
+	Complete   int
+	Incomplete int
+	// Warning is the tracker's `warning message`, if any.
+	Warning string
+}
+
+// ScrapeStats are one torrent's counts in a scrape reply.
+type ScrapeStats struct {
+	// Complete is the number of seeders, Incomplete of leechers, and
+	// Downloaded how many times the torrent has been completed.
+	Complete, Downloaded, Incomplete int
+}
+
+// FailureError is a tracker's refusal: its `failure reason`.
+type FailureError struct {
+	Reason string
+}
+
+func (e *FailureError) Error() string {
+	return "tracker failure: " + strconv.Quote(e.Reason)
+}
