@@ -51,6 +51,15 @@ type Conn struct {
 	AllocBlock func(n int) []byte
 
 	readDeadline time.Time
+
+	hdrs []byte      // piece headers of one WritePieces call
+	iov  net.Buffers // its headers and blocks, interleaved
+}
+
+// PieceBlock is a block to send in a piece message.
+type PieceBlock struct {
+	Index, Begin uint32
+	Data         []byte
 }
 
 // NewConn wraps nc. The handshake must already have been exchanged on nc.
@@ -171,6 +180,28 @@ func (c *Conn) WritePiece(index, begin uint32, block []byte) error {
 	}
 	if _, err := c.w.Write(block); err != nil {
 		return fmt.Errorf("peerwire: write piece: %w", err)
+	}
+	return nil
+}
+
+// WritePieces sends a piece message for each block after what is buffered.
+// The blocks are not copied into the write buffer: headers and blocks go to
+// the kernel together in one vectored write.
+func (c *Conn) WritePieces(blocks []PieceBlock) error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
+	c.hdrs = c.hdrs[:0]
+	for _, b := range blocks {
+		c.hdrs = AppendPieceHeader(c.hdrs, b.Index, b.Begin, len(b.Data))
+	}
+	c.iov = c.iov[:0]
+	for i, b := range blocks {
+		c.iov = append(c.iov, c.hdrs[i*13:(i+1)*13], b.Data)
+	}
+	bufs := c.iov // WriteTo consumes its receiver
+	if _, err := bufs.WriteTo(c.nc); err != nil {
+		return fmt.Errorf("peerwire: write pieces: %w", err)
 	}
 	return nil
 }

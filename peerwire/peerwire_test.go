@@ -161,6 +161,54 @@ func TestConnOverTCP(t *testing.T) {
 	}
 }
 
+func TestConnWritePieces(t *testing.T) {
+	tests := []struct {
+		name string
+		pair func(t *testing.T) (net.Conn, net.Conn)
+	}{
+		{"tcp, vectored", tcpPair},
+		{"pipe, one write at a time", func(*testing.T) (net.Conn, net.Conn) { return net.Pipe() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := tt.pair(t)
+			defer a.Close()
+			defer b.Close()
+			cfg := DefaultConnConfig(100)
+			ca, cb := NewConn(a, cfg), NewConn(b, cfg)
+			var blocks []PieceBlock
+			for i := range 70 { // more than one writev's worth of iovecs on some systems
+				blocks = append(blocks, PieceBlock{Index: uint32(i / 16), Begin: uint32(i%16) * 16384, Data: bytes.Repeat([]byte{byte(i)}, 16384-i)})
+			}
+			errc := make(chan error, 1)
+			go func() {
+				_ = ca.SetWriteDeadline()
+				if err := ca.WriteMessage(Message{ID: Unchoke}); err != nil {
+					errc <- err
+					return
+				}
+				if err := ca.WritePieces(blocks); err != nil {
+					errc <- err
+					return
+				}
+				errc <- ca.Flush()
+			}()
+			if m, err := cb.ReadMessage(); err != nil || m.ID != Unchoke {
+				t.Fatalf("first message = %v, %v; want the unchoke written before the pieces", m.ID, err)
+			}
+			for _, want := range blocks {
+				m, err := cb.ReadMessage()
+				if err != nil || m.ID != Piece || m.Index != want.Index || m.Begin != want.Begin || !bytes.Equal(m.Block, want.Data) {
+					t.Fatalf("got %v %d/%d (%d bytes), %v; want piece %d/%d (%d bytes)", m.ID, m.Index, m.Begin, len(m.Block), err, want.Index, want.Begin, len(want.Data))
+				}
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestConnRejectsOversizedMessage(t *testing.T) {
 	a, b := tcpPair(t)
 	cb := NewConn(b, DefaultConnConfig(8))

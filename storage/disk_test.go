@@ -112,3 +112,59 @@ func BenchmarkWriteBlock(b *testing.B) {
 		off = (off + int64(len(block))) % (128 << 20)
 	}
 }
+
+func TestDiskWriteBlocksAt(t *testing.T) {
+	layout := []FileSpec{
+		{Path: "a", Offset: 0, Length: 10},
+		{Path: "empty", Offset: 10, Length: 0},
+		{Path: "b", Offset: 10, Length: 8},
+	}
+	data := []byte("0123456789abcdefgh")
+	tests := []struct {
+		name    string
+		off     int64
+		blocks  []string
+		wantErr bool
+	}{
+		{"inside one file", 2, []string{"234", "56", "7"}, false},
+		{"across files", 7, []string{"789a", "bcd"}, false},
+		{"up to the end", 15, []string{"fgh"}, false},
+		{"past the end", 16, []string{"ghX"}, true},
+		{"before the start", -1, []string{"x0"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := OpenDisk(dir, layout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var blocks [][]byte
+			size := 0
+			for _, b := range tt.blocks {
+				blocks = append(blocks, []byte(b))
+				size += len(b)
+			}
+			n, err := d.WriteBlocksAt(blocks, tt.off)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("WriteBlocksAt(%d) = %d, nil; want an error", tt.off, n)
+				}
+				return
+			}
+			if err != nil || n != size {
+				t.Fatalf("WriteBlocksAt(%d) = %d, %v; want %d", tt.off, n, err, size)
+			}
+			got := make([]byte, size)
+			if _, err := d.ReadAt(got, tt.off); err != nil || !bytes.Equal(got, data[tt.off:tt.off+int64(size)]) {
+				t.Fatalf("read back %q, %v; want %q", got, err, data[tt.off:tt.off+int64(size)])
+			}
+			for i, b := range blocks {
+				if string(b) != tt.blocks[i] {
+					t.Fatalf("block %d changed to %q", i, b)
+				}
+			}
+		})
+	}
+}

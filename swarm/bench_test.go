@@ -73,8 +73,9 @@ func BenchmarkStartPieceRarestFirst(b *testing.B) {
 			b.Fatal("no piece")
 		}
 		delete(l.t.active, pd.index) // undo, so every pick scans afresh
+		l.t.started.Clear(pd.index)
 		l.t.order = l.t.order[:0]
-		l.t.freeBuf(pd.buf)
+		l.t.freePiece(pd)
 	}
 }
 

@@ -10,17 +10,36 @@ import (
 // hashJob asks a worker to verify a piece assembled in memory and, if it
 // verifies, write it to storage.
 type hashJob struct {
-	index int
-	off   int64
-	buf   []byte
-	want  [20]byte
+	index  int
+	off    int64
+	blocks [][]byte // the piece, block by block
+	want   [20]byte
 }
 
 type hashResult struct {
 	index int
-	buf   []byte
 	ok    bool
 	err   error // the write failed: fatal
+}
+
+// blocksWriter is storage that writes a piece's blocks in one call.
+type blocksWriter interface {
+	WriteBlocksAt(blocks [][]byte, off int64) (int, error)
+}
+
+// writeBlocks writes blocks back to back at off.
+func writeBlocks(store Storage, blocks [][]byte, off int64) error {
+	if w, ok := store.(blocksWriter); ok {
+		_, err := w.WriteBlocksAt(blocks, off)
+		return err
+	}
+	for _, b := range blocks {
+		if _, err := store.WriteAt(b, off); err != nil {
+			return err
+		}
+		off += int64(len(b))
+	}
+	return nil
 }
 
 // hashWorker verifies and writes pieces until ctx is done. Only a piece that
@@ -31,9 +50,14 @@ func hashWorker(ctx context.Context, store Storage, jobs <-chan hashJob, results
 		case <-ctx.Done():
 			return
 		case j := <-jobs:
-			r := hashResult{index: j.index, buf: j.buf, ok: sha1.Sum(j.buf) == j.want}
+			h := sha1.New()
+			for _, b := range j.blocks {
+				h.Write(b)
+			}
+			var sum [20]byte
+			r := hashResult{index: j.index, ok: [20]byte(h.Sum(sum[:0])) == j.want}
 			if r.ok {
-				if _, err := store.WriteAt(j.buf, j.off); err != nil {
+				if err := writeBlocks(store, j.blocks, j.off); err != nil {
 					r.err = fmt.Errorf("write piece %d: %w", j.index, err)
 				}
 			}

@@ -24,11 +24,14 @@ type loop struct {
 
 	hashQueue []hashJob
 	gen       int // bumps when a piece becomes pickable again
-	// chunkRank orders runs of chunkPieces pieces at random, the same for the
-	// whole session: among equally rare pieces the picker takes them run by
-	// run in this order and, inside a run, in file order.
-	chunkRank   []int
-	chunkPieces int
+	// pickOrder is every piece in the order ties are broken: runs of 4 MiB
+	// in file order, the runs in a random order of this session's own, so
+	// two clients rarely chase each other through the same pieces while
+	// reads and writes stay sequential a run at a time.
+	pickOrder []int32
+	// pickFrom skips the head of pickOrder that is all had or started; both
+	// sets only grow, so it only moves forward.
+	pickFrom int
 }
 
 func (l *loop) run() error {
@@ -323,7 +326,12 @@ func (l *loop) handleRequest(p *peer, m peerwire.Message) {
 
 func (l *loop) handleBlock(p *peer, m peerwire.Message) {
 	t := l.t
-	defer t.putBlock(m.Block)
+	kept := false // by the piece; otherwise the buffer goes back to the pool
+	defer func() {
+		if !kept {
+			t.putBlock(m.Block)
+		}
+	}()
 	idx, bs := int(m.Index), t.cfg.BlockSize
 	if idx >= t.meta.NumPieces() || int(m.Begin)%bs != 0 || int64(m.Begin) >= t.meta.PieceSize(idx) {
 		l.ban(p, "block outside the torrent")
@@ -357,9 +365,13 @@ func (l *loop) handleBlock(p *peer, m peerwire.Message) {
 	}
 	now := time.Now()
 	p.lastBlock, p.snubbed = now, false
+	if p.window < t.cfg.MaxPipeline {
+		p.window = max(p.window, t.cfg.MinPipeline) + 1
+	}
 	p.downloaded += int64(len(m.Block))
 	t.downloaded += int64(len(m.Block))
 	pd.receive(b, m.Block, p)
+	kept = true
 	if pd.reqs[b] > 0 { // endgame: others were asked for it too
 		for q := range t.peers {
 			if _, ok := q.outstanding[key]; ok {
@@ -381,10 +393,10 @@ func (l *loop) finishPiece(pd *pieceDL) {
 	pd.hashing = true
 	t.removeOrder(pd)
 	l.hashQueue = append(l.hashQueue, hashJob{
-		index: pd.index,
-		off:   int64(pd.index) * t.meta.PieceLength,
-		buf:   pd.buf[:pd.size],
-		want:  t.meta.Pieces[pd.index],
+		index:  pd.index,
+		off:    int64(pd.index) * t.meta.PieceLength,
+		blocks: pd.blocks,
+		want:   t.meta.Pieces[pd.index],
 	})
 }
 
@@ -397,12 +409,13 @@ func (l *loop) hashed(r hashResult) error {
 	}
 	if r.ok {
 		delete(t.active, r.index)
+		t.started.Clear(r.index)
 		t.have.Set(r.index)
 		t.havePieces++
 		if f := t.failed[r.index]; f != nil {
 			l.smartBan(f, pd)
 		}
-		t.freeBuf(pd.buf)
+		t.freePiece(pd)
 		for p := range t.peers {
 			p.out.send(peerwire.Message{ID: peerwire.Have, Index: uint32(r.index)})
 		}
@@ -415,6 +428,7 @@ func (l *loop) hashed(r hashResult) error {
 	l.blame(pd)
 	t.log.Warn("piece failed its hash check", "piece", r.index)
 	// Fetch it again, from the front of the queue.
+	pd.releaseBlocks(t.putBlock)
 	pd.reset()
 	t.order = append([]*pieceDL{pd}, t.order...)
 	l.gen++
@@ -472,6 +486,7 @@ func (l *loop) tick(now time.Time) {
 		u := p.uploaded.Load()
 		p.upRate = smooth(p.upRate, u-p.lastUp, secs)
 		p.lastUp = u
+		p.window = int(p.downRate * t.cfg.PipelineWindow.Seconds() / float64(t.cfg.BlockSize))
 		if len(p.outstanding) > 0 && now.Sub(p.lastBlock) > t.cfg.StallTimeout {
 			// Stalled: its blocks go back to be asked of others now.
 			t.release(p)
@@ -560,8 +575,7 @@ func (l *loop) pipeline(p *peer) int {
 	if p.snubbed {
 		return 2
 	}
-	n := int(p.downRate * cfg.PipelineWindow.Seconds() / float64(cfg.BlockSize))
-	return min(max(n, cfg.MinPipeline), cfg.MaxPipeline)
+	return min(max(p.window, cfg.MinPipeline), cfg.MaxPipeline)
 }
 
 // requestOne sends p one more request; false when there is nothing to ask it.
@@ -619,8 +633,14 @@ func (l *loop) nothingToStart() bool {
 
 // initPicker draws this session's order of piece runs.
 func (l *loop) initPicker() {
-	l.chunkPieces = int(max(1, pickChunkBytes/l.t.meta.PieceLength))
-	l.chunkRank = rand.Perm(l.t.meta.NumPieces()/l.chunkPieces + 1)
+	n := l.t.meta.NumPieces()
+	run := int(max(1, pickChunkBytes/l.t.meta.PieceLength))
+	l.pickOrder = make([]int32, 0, n)
+	for _, r := range rand.Perm((n + run - 1) / run) {
+		for i := r * run; i < min((r+1)*run, n); i++ {
+			l.pickOrder = append(l.pickOrder, int32(i))
+		}
+	}
 }
 
 // pickChunkBytes is the size of the runs of pieces that rarest-first takes
@@ -637,32 +657,33 @@ func (l *loop) startPiece(p *peer) *pieceDL {
 	if p.noPickGen == l.gen+1 && p.noPickHave == p.numHave {
 		return nil // nothing changed since the last fruitless scan
 	}
-	n := t.meta.NumPieces()
-	random := t.havePieces < t.cfg.RandomFirst
-	start := 0
-	if random {
-		start = rand.IntN(n)
-	}
-	best, bestAvail, bestRank := -1, int(^uint(0)>>1), 0
-	for j := range n {
-		i := start + j
-		if i >= n {
-			i -= n
+	best := -1
+	if t.havePieces < t.cfg.RandomFirst {
+		n := t.meta.NumPieces()
+		start := rand.IntN(n)
+		for j := range n {
+			i := (start + j) % n
+			if p.bf.Has(i) && !t.have.Has(i) && !t.started.Has(i) {
+				best = i
+				break
+			}
 		}
-		if !p.bf.Has(i) || t.have.Has(i) || t.active[i] != nil {
-			continue
+	} else {
+		for l.pickFrom < len(l.pickOrder) && l.taken(int(l.pickOrder[l.pickFrom])) {
+			l.pickFrom++
 		}
-		if random {
-			best = i
-			break
-		}
-		// Ties go by rank: runs of pieces in a random order of this
-		// session's own, so two clients rarely chase each other through
-		// the same pieces, while reads and writes stay sequential a run at
-		// a time.
-		if a := t.avail[i]; a <= bestAvail {
-			if r := l.chunkRank[i/l.chunkPieces]*l.chunkPieces + i%l.chunkPieces; a < bestAvail || r < bestRank {
-				best, bestAvail, bestRank = i, a, r
+		bestAvail := int(^uint(0) >> 1)
+		for _, i32 := range l.pickOrder[l.pickFrom:] {
+			i := int(i32)
+			if !p.bf.Has(i) || l.taken(i) {
+				continue
+			}
+			// The first of the rarest wins: pickOrder breaks the ties.
+			if a := t.avail[i]; a < bestAvail {
+				best, bestAvail = i, a
+				if a <= 1 {
+					break // nothing is rarer than a piece only p has
+				}
 			}
 		}
 	}
@@ -670,27 +691,21 @@ func (l *loop) startPiece(p *peer) *pieceDL {
 		p.noPickGen, p.noPickHave = l.gen+1, p.numHave
 		return nil
 	}
-	pd := newPieceDL(best, int(t.meta.PieceSize(best)), t.cfg.BlockSize, t.takeBuf())
+	t.memUsed += t.meta.PieceLength
+	pd := newPieceDL(best, int(t.meta.PieceSize(best)), t.cfg.BlockSize)
 	t.active[best] = pd
+	t.started.Set(best)
 	t.order = append(t.order, pd)
 	return pd
 }
 
-func (t *Torrent) takeBuf() []byte {
-	t.memUsed += t.meta.PieceLength
-	if k := len(t.free); k > 0 {
-		b := t.free[k-1]
-		t.free = t.free[:k-1]
-		return b
-	}
-	return make([]byte, t.meta.PieceLength)
-}
+// taken reports a piece that is had or being downloaded.
+func (l *loop) taken(i int) bool { return l.t.have.Has(i) || l.t.started.Has(i) }
 
-func (t *Torrent) freeBuf(b []byte) {
+// freePiece returns a verified piece's memory.
+func (t *Torrent) freePiece(pd *pieceDL) {
+	pd.releaseBlocks(t.putBlock)
 	t.memUsed -= t.meta.PieceLength
-	if int64(len(t.free)+1)*t.meta.PieceLength <= t.cfg.MaxPieceMemory/2 {
-		t.free = append(t.free, b[:cap(b)])
-	}
 }
 
 func (t *Torrent) removeOrder(pd *pieceDL) {

@@ -39,6 +39,11 @@ type peer struct {
 	outstanding map[blockKey]struct{}
 	lastBlock   time.Time // last block received, or when requests (re)started
 	snubbed     bool
+	// window is the request depth earned so far: set from the rate on each
+	// tick, and one deeper per block received in between, so a fast link
+	// reaches full depth within milliseconds instead of waiting for a tick
+	// to measure it (TCP's slow start, in requests).
+	window int
 
 	downloaded  int64 // payload bytes received, loop-owned
 	lastDown    int64
@@ -206,6 +211,7 @@ func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic
 	var msgs []peerwire.Message
 	var uploads []upload
 	var buf []byte
+	var blocks []peerwire.PieceBlock
 	idle := time.NewTimer(keepAlive)
 	defer idle.Stop()
 	for {
@@ -247,22 +253,35 @@ func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic
 				if _, err := store.ReadAt(buf[:size], uploads[i].off); err != nil {
 					return
 				}
+				if limit == nil {
+					blocks = blocks[:0]
+					off := 0
+					for _, u := range uploads[i:j] {
+						blocks = append(blocks, peerwire.PieceBlock{Index: u.index, Begin: u.begin, Data: buf[off : off+int(u.length)]})
+						off += int(u.length)
+					}
+					if err := p.conn.WritePieces(blocks); err != nil {
+						return
+					}
+					p.uploaded.Add(int64(off))
+					uploaded.Add(int64(off))
+					i = j
+					continue
+				}
+				// Capped: block by block, so the upload stays a steady stream
+				// rather than bursts with long gaps.
 				off := 0
 				for _, u := range uploads[i:j] {
 					b := buf[off : off+int(u.length)]
 					off += len(b)
-					if limit != nil {
-						// Block by block, so a capped upload stays a steady
-						// stream rather than bursts with long gaps.
-						if err := p.conn.Flush(); err != nil {
-							return
-						}
-						if err := waitBytes(ctx, limit, len(b)); err != nil {
-							return
-						}
-						if err := p.conn.SetWriteDeadline(); err != nil {
-							return
-						}
+					if err := p.conn.Flush(); err != nil {
+						return
+					}
+					if err := waitBytes(ctx, limit, len(b)); err != nil {
+						return
+					}
+					if err := p.conn.SetWriteDeadline(); err != nil {
+						return
 					}
 					if err := p.conn.WritePiece(u.index, u.begin, b); err != nil {
 						return

@@ -14,10 +14,12 @@ const (
 	blockReceived
 )
 
-// pieceDL is a piece being assembled in memory.
+// pieceDL is a piece being assembled in memory. Its blocks are the buffers
+// they were read into from the network: never copied until the kernel
+// copies them to disk.
 type pieceDL struct {
 	index, size, nblocks, blockSize int
-	buf                             []byte
+	blocks                          [][]byte // nil until received
 	state                           []uint8
 	reqs                            []uint8 // peers the block is requested from
 	owners                          []*peer // who sent each received block
@@ -26,15 +28,27 @@ type pieceDL struct {
 	hashing                         bool
 }
 
-func newPieceDL(index, size, blockSize int, buf []byte) *pieceDL {
+func newPieceDL(index, size, blockSize int) *pieceDL {
 	n := (size + blockSize - 1) / blockSize
-	pd := &pieceDL{index: index, size: size, nblocks: n, blockSize: blockSize, buf: buf,
+	pd := &pieceDL{index: index, size: size, nblocks: n, blockSize: blockSize, blocks: make([][]byte, n),
 		state: make([]uint8, n), reqs: make([]uint8, n), owners: make([]*peer, n)}
 	pd.reset()
 	return pd
 }
 
+// releaseBlocks hands every received block to put.
+func (pd *pieceDL) releaseBlocks(put func([]byte)) {
+	for b, data := range pd.blocks {
+		if data != nil {
+			put(data)
+			pd.blocks[b] = nil
+		}
+	}
+}
+
+// reset forgets every block; their buffers must be released first.
 func (pd *pieceDL) reset() {
+	clear(pd.blocks)
 	clear(pd.state)
 	clear(pd.reqs)
 	clear(pd.owners)
@@ -73,6 +87,7 @@ func (pd *pieceDL) unrequest(b int) {
 	}
 }
 
+// receive keeps data, which the piece now owns, as block b.
 func (pd *pieceDL) receive(b int, data []byte, from *peer) {
 	if pd.state[b] == blockPending {
 		pd.pending--
@@ -80,7 +95,7 @@ func (pd *pieceDL) receive(b int, data []byte, from *peer) {
 	pd.state[b] = blockReceived
 	pd.received++
 	pd.owners[b] = from
-	copy(pd.buf[b*pd.blockSize:], data)
+	pd.blocks[b] = data
 }
 
 // failedPiece keeps a piece that failed its hash check and who sent each
@@ -115,7 +130,11 @@ func (l *loop) blame(pd *pieceDL) {
 			}
 		}
 		if _, ok := t.failed[pd.index]; !ok && len(t.failed) < maxFailedKept {
-			t.failed[pd.index] = &failedPiece{buf: append([]byte(nil), pd.buf[:pd.size]...), owners: append([]*peer(nil), pd.owners...)}
+			buf := make([]byte, 0, pd.size)
+			for _, data := range pd.blocks {
+				buf = append(buf, data...)
+			}
+			t.failed[pd.index] = &failedPiece{buf: buf, owners: append([]*peer(nil), pd.owners...)}
 		}
 	}
 }
@@ -126,7 +145,7 @@ func (l *loop) smartBan(f *failedPiece, good *pieceDL) {
 	delete(l.t.failed, good.index)
 	for b, p := range f.owners {
 		lo, hi := b*good.blockSize, b*good.blockSize+good.blockLen(b)
-		if p != nil && !bytes.Equal(f.buf[lo:hi], good.buf[lo:hi]) {
+		if p != nil && !bytes.Equal(f.buf[lo:hi], good.blocks[b]) {
 			l.ban(p, fmt.Sprintf("sent a corrupt block of piece %d", good.index))
 		}
 	}

@@ -89,8 +89,8 @@ type Torrent struct {
 	havePieces int
 	avail      []int
 	active     map[int]*pieceDL
-	order      []*pieceDL // active pieces, oldest first
-	free       [][]byte   // piece buffers to reuse
+	started    peerwire.Bitfield // the keys of active, for the picker's scan
+	order      []*pieceDL        // active pieces, oldest first
 	memUsed    int64
 	failed     map[int]*failedPiece
 	downloaded int64
@@ -130,21 +130,22 @@ func New(cfg Config, opt Options) (*Torrent, error) {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Torrent{
-		cfg:    cfg,
-		opt:    opt,
-		meta:   m,
-		log:    opt.Logger,
-		done:   make(chan struct{}),
-		addrs:  make(chan []string, 16),
-		peers:  make(map[*peer]struct{}),
-		byID:   make(map[[20]byte]*peer),
-		known:  make(map[string]*candidate),
-		banned: make(map[string]bool),
-		have:   peerwire.NewBitfield(m.NumPieces()),
-		avail:  make([]int, m.NumPieces()),
-		active: make(map[int]*pieceDL),
-		failed: make(map[int]*failedPiece),
-		state:  StateChecking,
+		cfg:     cfg,
+		opt:     opt,
+		meta:    m,
+		log:     opt.Logger,
+		done:    make(chan struct{}),
+		addrs:   make(chan []string, 16),
+		peers:   make(map[*peer]struct{}),
+		byID:    make(map[[20]byte]*peer),
+		known:   make(map[string]*candidate),
+		banned:  make(map[string]bool),
+		have:    peerwire.NewBitfield(m.NumPieces()),
+		avail:   make([]int, m.NumPieces()),
+		active:  make(map[int]*pieceDL),
+		started: peerwire.NewBitfield(m.NumPieces()),
+		failed:  make(map[int]*failedPiece),
+		state:   StateChecking,
 	}
 	t.upLimit = newLimiter(cfg.UploadRate)
 	t.downLimit = newLimiter(cfg.DownloadRate)
