@@ -146,3 +146,64 @@ func TestHonestDownloadCompletesAmongHostilePeers(t *testing.T) {
 		t.Fatal("data differs")
 	}
 }
+
+// A peer that stalls gets its requests taken back and asked of others; when
+// its blocks arrive after all, they are late, not unsolicited, and the peer
+// is not dropped for them.
+func TestLateBlocksAfterAStallAreNotHeldAgainstThePeer(t *testing.T) {
+	data, m := testTorrent(t, 1<<20, 64<<10)
+	_, seed := session(t, DefaultConfig(), m, newMemStorage(len(data), data))
+	cfg := DefaultConfig()
+	cfg.Tick = 50 * time.Millisecond
+	cfg.StallTimeout = 200 * time.Millisecond
+	cfg.MaxUnsolicited = 4
+	leech, laddr := session(t, cfg, m, newMemStorage(len(data), nil))
+
+	// The slow peer has every piece but the last, so the leecher keeps it
+	// after completing; it collects the requests and answers none yet.
+	nc := dialSession(t, laddr, m)
+	bf := peerwire.NewBitfield(m.NumPieces())
+	for i := range m.NumPieces() - 1 {
+		bf.Set(i)
+	}
+	if _, err := nc.Write(append(msg(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: bf}), msg(peerwire.Message{ID: peerwire.Unchoke})...)); err != nil {
+		t.Fatal(err)
+	}
+	conn := peerwire.NewConn(nc, peerwire.DefaultConnConfig(m.NumPieces()))
+	var asked []peerwire.Message
+	nc.SetReadDeadline(time.Now().Add(time.Second))
+	for len(asked) < 8 {
+		r, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for requests: %v", err)
+		}
+		if r.ID == peerwire.Request {
+			asked = append(asked, r)
+		}
+	}
+	time.Sleep(2 * cfg.StallTimeout) // stalled: the leecher takes its requests back
+	leech.AddPeers([]string{seed})
+	waitDone(t, leech, 10*time.Second)
+
+	for _, r := range asked {
+		off := int(r.Index)*int(m.PieceLength) + int(r.Begin)
+		late := peerwire.Message{ID: peerwire.Piece, Index: r.Index, Begin: r.Begin, Block: data[off : off+int(r.Length)]}
+		if _, err := nc.Write(msg(late)); err != nil {
+			t.Fatalf("sending late block: %v", err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := leech.Stats(); s.BadPeers != 0 {
+		t.Fatalf("the slow peer was dropped as bad for %d late blocks: %+v", len(asked), s)
+	}
+	nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	for {
+		if _, err := conn.ReadMessage(); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("connection closed after the late blocks: %v", err)
+			}
+			break
+		}
+	}
+}

@@ -349,6 +349,8 @@ func (l *loop) handleBlock(p *peer, m peerwire.Message) {
 			if pd != nil {
 				pd.reqs[b]--
 			}
+		} else if p.late > 0 {
+			p.late-- // asked for once, then given up on or cancelled
 		} else if p.unsolicited++; p.unsolicited > t.cfg.MaxUnsolicited {
 			l.ban(p, "too many blocks nobody asked for")
 			return
@@ -376,6 +378,7 @@ func (l *loop) handleBlock(p *peer, m peerwire.Message) {
 		for q := range t.peers {
 			if _, ok := q.outstanding[key]; ok {
 				delete(q.outstanding, key)
+				q.late++ // the block may be on its way already
 				pd.reqs[b]--
 				q.out.send(peerwire.Message{ID: peerwire.Cancel, Index: m.Index, Begin: m.Begin, Length: m.Length})
 			}
@@ -488,7 +491,9 @@ func (l *loop) tick(now time.Time) {
 		p.lastUp = u
 		p.window = int(p.downRate * t.cfg.PipelineWindow.Seconds() / float64(t.cfg.BlockSize))
 		if len(p.outstanding) > 0 && now.Sub(p.lastBlock) > t.cfg.StallTimeout {
-			// Stalled: its blocks go back to be asked of others now.
+			// Stalled: its blocks go back to be asked of others now. The
+			// peer may still send them; they are not held against it.
+			p.late += len(p.outstanding)
 			t.release(p)
 			p.snubbed = true
 			p.lastBlock = now

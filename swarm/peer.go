@@ -53,6 +53,7 @@ type peer struct {
 	uploaded    atomic.Int64 // payload bytes sent, written by the writer
 	badPieces   int
 	unsolicited int
+	late        int // blocks we asked for, then cancelled or gave up on
 
 	wantFill bool // a message of the current batch made room for requests
 
