@@ -668,7 +668,7 @@ func (l *loop) startPiece(p *peer) *pieceDL {
 		start := rand.IntN(n)
 		for j := range n {
 			i := (start + j) % n
-			if p.bf.Has(i) && !t.have.Has(i) && !t.started.Has(i) {
+			if p.bf.Has(i) && !l.taken(i) {
 				best = i
 				break
 			}
