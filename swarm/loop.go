@@ -110,7 +110,7 @@ func (l *loop) addPeer(p *peer) {
 		p.out.send(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: append([]byte(nil), t.have...)})
 	}
 	l.wg.Go(func() { readLoop(l.ctx, p, l.msgs, t.downLimit, &t.batchPool) })
-	l.wg.Go(func() { writeLoop(l.ctx, p, t.opt.Storage, &t.uploaded, t.cfg.KeepAlive, t.upLimit) })
+	l.wg.Go(func() { writeLoop(l.ctx, p, t.opt.Storage, &t.uploaded, t.cfg.KeepAlive, t.upLimit, &t.readPool) })
 	t.log.Debug("peer connected", "addr", p.addr, "incoming", p.incoming)
 }
 

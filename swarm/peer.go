@@ -134,16 +134,32 @@ func (o *outbox) close() {
 	o.signal()
 }
 
-// take swaps out what is queued: all messages and up to maxUploads uploads.
-func (o *outbox) take(msgs []peerwire.Message, uploads []upload, maxUploads int) ([]peerwire.Message, []upload, bool) {
+// takeMsgs swaps out the queued messages and reports whether the outbox is
+// closed.
+func (o *outbox) takeMsgs(msgs []peerwire.Message) ([]peerwire.Message, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	msgs = append(msgs[:0], o.msgs...)
 	o.msgs = o.msgs[:0]
-	n := min(len(o.uploads), maxUploads)
-	uploads = append(uploads[:0], o.uploads[:n]...)
-	o.uploads = append(o.uploads[:0], o.uploads[n:]...)
-	return msgs, uploads, o.closed
+	return msgs, o.closed
+}
+
+// takeRun removes the first queued request and those right after it that
+// continue it on disk, up to maxBytes in all, so one read serves them.
+func (o *outbox) takeRun(run []upload, maxBytes int) []upload {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	run = run[:0]
+	size := 0
+	for _, u := range o.uploads {
+		if len(run) > 0 && (u.off != run[len(run)-1].off+int64(run[len(run)-1].length) || size+int(u.length) > maxBytes) {
+			break
+		}
+		run = append(run, u)
+		size += int(u.length)
+	}
+	o.uploads = append(o.uploads[:0], o.uploads[len(run):]...)
+	return run
 }
 
 // peerMsg is what a reader goroutine sends to the loop: the messages that
@@ -203,99 +219,157 @@ func waitBytes(ctx context.Context, limit *rate.Limiter, n int) error {
 	return nil
 }
 
-// maxCoalescedRead bounds one storage read serving adjacent requests.
-const maxCoalescedRead = 1 << 20
+// A writer keeps up to readDepth storage reads of at most maxRead bytes in
+// flight for its peer: a disk, or the page cache filling from one, serves
+// several reads at once much faster than one after another, and the next
+// reads proceed while the current blocks are on the wire.
+const (
+	readDepth = 4
+	maxRead   = 256 << 10
+)
 
-// writeLoop sends what the loop queues, reading requested blocks from store.
-func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic.Int64, keepAlive time.Duration, limit *rate.Limiter) {
+// diskRead is one storage read serving a run of adjacent requests.
+type diskRead struct {
+	run     []upload
+	buf     *[]byte
+	err     error
+	done    chan struct{}
+	dropped bool // a choke came after it was queued: not to be sent
+}
+
+// writeLoop sends what the loop queues, reading requested blocks from store;
+// bufs holds maxRead-byte buffers.
+func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic.Int64, keepAlive time.Duration, limit *rate.Limiter, bufs *sync.Pool) {
+	var reads sync.WaitGroup
+	defer reads.Wait() // no read outlives the writer
 	defer p.conn.Close()
-	var msgs []peerwire.Message
-	var uploads []upload
-	var buf []byte
-	var blocks []peerwire.PieceBlock
+	var (
+		msgs    []peerwire.Message
+		pending []*diskRead // in request order
+		blocks  []peerwire.PieceBlock
+	)
 	idle := time.NewTimer(keepAlive)
 	defer idle.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		var closed bool
+		if msgs, closed = p.out.takeMsgs(msgs); closed {
 			return
-		case <-p.out.wake:
-		case <-idle.C:
-			p.out.send(peerwire.Message{ID: peerwire.KeepAlive})
 		}
-		for {
-			var closed bool
-			msgs, uploads, closed = p.out.take(msgs, uploads, 64)
-			if closed {
-				return
-			}
-			if len(msgs) == 0 && len(uploads) == 0 {
-				break
-			}
+		if len(msgs) > 0 {
 			if err := p.conn.SetWriteDeadline(); err != nil {
 				return
 			}
 			for _, m := range msgs {
+				if m.ID == peerwire.Choke {
+					for _, r := range pending {
+						r.dropped = true
+					}
+				}
 				if err := p.conn.WriteMessage(m); err != nil {
 					return
 				}
 			}
-			for i := 0; i < len(uploads); {
-				// Requests for adjacent blocks (the usual pattern) are read
-				// from storage in one call.
-				j, size := i+1, int(uploads[i].length)
-				for j < len(uploads) && uploads[j].off == uploads[j-1].off+int64(uploads[j-1].length) && size < maxCoalescedRead {
-					size += int(uploads[j].length)
-					j++
-				}
-				if cap(buf) < size {
-					buf = make([]byte, size)
-				}
-				if _, err := store.ReadAt(buf[:size], uploads[i].off); err != nil {
-					return
-				}
-				if limit == nil {
-					blocks = blocks[:0]
-					off := 0
-					for _, u := range uploads[i:j] {
-						blocks = append(blocks, peerwire.PieceBlock{Index: u.index, Begin: u.begin, Data: buf[off : off+int(u.length)]})
-						off += int(u.length)
-					}
-					if err := p.conn.WritePieces(blocks); err != nil {
-						return
-					}
-					p.uploaded.Add(int64(off))
-					uploaded.Add(int64(off))
-					i = j
-					continue
-				}
-				// Capped: block by block, so the upload stays a steady stream
-				// rather than bursts with long gaps.
-				off := 0
-				for _, u := range uploads[i:j] {
-					b := buf[off : off+int(u.length)]
-					off += len(b)
-					if err := p.conn.Flush(); err != nil {
-						return
-					}
-					if err := waitBytes(ctx, limit, len(b)); err != nil {
-						return
-					}
-					if err := p.conn.SetWriteDeadline(); err != nil {
-						return
-					}
-					if err := p.conn.WritePiece(u.index, u.begin, b); err != nil {
-						return
-					}
-					p.uploaded.Add(int64(len(b)))
-					uploaded.Add(int64(len(b)))
-				}
-				i = j
+			idle.Reset(keepAlive)
+		}
+		for len(pending) < readDepth {
+			run := p.out.takeRun(nil, maxRead)
+			if len(run) == 0 {
+				break
 			}
-			if err := p.conn.Flush(); err != nil {
+			r := &diskRead{run: run, buf: bufs.Get().(*[]byte), done: make(chan struct{})}
+			size := 0
+			for _, u := range run {
+				size += int(u.length)
+			}
+			if size > cap(*r.buf) { // one request larger than maxRead
+				b := make([]byte, size)
+				r.buf = &b
+			}
+			off := run[0].off
+			reads.Go(func() {
+				_, r.err = store.ReadAt((*r.buf)[:size], off)
+				close(r.done)
+			})
+			pending = append(pending, r)
+		}
+		// Whatever waits in the buffer (our own requests, haves) goes out
+		// before the writer blocks.
+		if err := p.conn.Flush(); err != nil {
+			return
+		}
+		if len(pending) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.out.wake:
+			case <-idle.C:
+				p.out.send(peerwire.Message{ID: peerwire.KeepAlive})
+			}
+			continue
+		}
+		r := pending[0]
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.out.wake:
+			continue
+		case <-r.done:
+		}
+		pending = pending[1:]
+		if r.err != nil {
+			return
+		}
+		if !r.dropped {
+			var err error
+			if blocks, err = sendRun(ctx, p, r, blocks, uploaded, limit); err != nil {
 				return
 			}
+			idle.Reset(keepAlive)
 		}
-		idle.Reset(keepAlive)
+		if cap(*r.buf) == maxRead {
+			bufs.Put(r.buf)
+		}
 	}
+}
+
+// sendRun sends the blocks r read: in one writev, or, under an upload cap,
+// block by block so the upload stays a steady stream rather than bursts with
+// long gaps.
+func sendRun(ctx context.Context, p *peer, r *diskRead, blocks []peerwire.PieceBlock, uploaded *atomic.Int64, limit *rate.Limiter) ([]peerwire.PieceBlock, error) {
+	if err := p.conn.SetWriteDeadline(); err != nil {
+		return blocks, err
+	}
+	off := 0
+	if limit == nil {
+		blocks = blocks[:0]
+		for _, u := range r.run {
+			blocks = append(blocks, peerwire.PieceBlock{Index: u.index, Begin: u.begin, Data: (*r.buf)[off : off+int(u.length)]})
+			off += int(u.length)
+		}
+		if err := p.conn.WritePieces(blocks); err != nil {
+			return blocks, err
+		}
+		p.uploaded.Add(int64(off))
+		uploaded.Add(int64(off))
+		return blocks, nil
+	}
+	for _, u := range r.run {
+		b := (*r.buf)[off : off+int(u.length)]
+		off += len(b)
+		if err := p.conn.Flush(); err != nil {
+			return blocks, err
+		}
+		if err := waitBytes(ctx, limit, len(b)); err != nil {
+			return blocks, err
+		}
+		if err := p.conn.SetWriteDeadline(); err != nil {
+			return blocks, err
+		}
+		if err := p.conn.WritePiece(u.index, u.begin, b); err != nil {
+			return blocks, err
+		}
+		p.uploaded.Add(int64(len(b)))
+		uploaded.Add(int64(len(b)))
+	}
+	return blocks, nil
 }

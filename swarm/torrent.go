@@ -106,6 +106,7 @@ type Torrent struct {
 	lastOpt    time.Time
 	blockPool  sync.Pool
 	batchPool  sync.Pool     // *[]peerwire.Message for reader batches
+	readPool   sync.Pool     // *[]byte of maxRead bytes for writers' storage reads
 	upLimit    *rate.Limiter // nil: no limit
 	downLimit  *rate.Limiter
 }
@@ -151,6 +152,7 @@ func New(cfg Config, opt Options) (*Torrent, error) {
 	t.downLimit = newLimiter(cfg.DownloadRate)
 	t.batchPool.New = func() any { b := make([]peerwire.Message, 0, maxBatch); return &b }
 	t.blockPool.New = func() any { b := make([]byte, cfg.BlockSize); return &b }
+	t.readPool.New = func() any { b := make([]byte, maxRead); return &b }
 	t.publish()
 	return t, nil
 }
