@@ -33,7 +33,13 @@ unit:
 # Real processes on loopback: btclient against itself and real clients
 # (the chaos tests run through scripts/chaos.sh below).
 e2e:
-	$(GO) test -count=1 -timeout 20m -v -skip '^TestChaos' ./e2e/ 2>&1 | tee /tmp/btclient-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|measured:|convergence' ; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -timeout 20m -v -skip '^TestChaos' ./e2e/ 2>&1 | tee /tmp/btclient-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|measured:|convergence' ; \
+	status=$${PIPESTATUS[0]}; \
+	if [ $$status -ne 0 ]; then \
+		echo '--- the failing tests in full (all of it: /tmp/btclient-e2e.log) ---'; \
+		awk '/^=== RUN/ {buf = ""} {buf = buf $$0 "\n"} /^ *--- FAIL/ {printf "%s", buf; buf = ""}' /tmp/btclient-e2e.log; \
+	fi; \
+	exit $$status
 
 # A short pass of every fuzz target (make fuzz runs them for FUZZLONG each).
 fuzz-short:
