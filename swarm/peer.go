@@ -282,6 +282,7 @@ func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic
 				size += int(u.length)
 			}
 			if size > cap(*r.buf) { // one request larger than maxRead
+				bufs.Put(r.buf)
 				b := make([]byte, size)
 				r.buf = &b
 			}
