@@ -124,8 +124,8 @@ func (d *Disk) Size() int64 { return d.total }
 
 // span calls fn for each file section that [off, off+n) covers.
 func (d *Disk) span(off int64, n int, fn func(f *diskFile, fileOff int64, lo, hi int) error) error {
-	if off < 0 || off+int64(n) > d.total {
-		return fmt.Errorf("storage: range [%d,%d) outside the torrent (%d bytes)", off, off+int64(n), d.total)
+	if err := d.checkRange(off, n); err != nil {
+		return err
 	}
 	i := d.fileAt(off)
 	if i < 0 {
@@ -143,6 +143,14 @@ func (d *Disk) span(off int64, n int, fn func(f *diskFile, fileOff int64, lo, hi
 			return err
 		}
 		done += k
+	}
+	return nil
+}
+
+// checkRange refuses n bytes at off that do not lie inside the torrent.
+func (d *Disk) checkRange(off int64, n int) error {
+	if off < 0 || off+int64(n) > d.total {
+		return fmt.Errorf("storage: range [%d,%d) outside the torrent (%d bytes)", off, off+int64(n), d.total)
 	}
 	return nil
 }
@@ -195,8 +203,8 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 	for _, b := range blocks {
 		size += len(b)
 	}
-	if off < 0 || off+int64(size) > d.total {
-		return 0, fmt.Errorf("storage: range [%d,%d) outside the torrent (%d bytes)", off, off+int64(size), d.total)
+	if err := d.checkRange(off, size); err != nil {
+		return 0, err
 	}
 	if i := d.fileAt(off); i >= 0 {
 		if f := &d.files[i]; f.f != nil && off+int64(size) <= f.Offset+f.Length {
