@@ -10,6 +10,12 @@
 # Before every run the page cache is dropped, so seeders read from disk as
 # they would after a reboot; COLD=0 keeps it warm.
 #
+# Each pair first makes WARMUP (default 1) downloads that are printed but not
+# counted: in this VM the first download after a seeder starts was the
+# slowest of its pair for every pair (memory the kernel has handed back to
+# the host costs a host fault on first touch), so counting it made a median
+# depend on which pair drew two slow runs.
+#
 # It re-runs itself inside a fresh network namespace (unshare --net) whose
 # only interface is lo, so no traffic can leave the machine.
 set -euo pipefail
@@ -85,7 +91,7 @@ for pair in "${PAIRS[@]}"; do
 	read -r seed leech <<<"$pair"
 	start_seeder "$seed"
 	walls=() cpus=() rsss=() ok=yes
-	for rep in $(seq "$REPS"); do
+	for rep in $(seq $((1 - ${WARMUP:-1})) "$REPS"); do
 		dir="$WORK/dst-$rep"
 		rm -rf "$dir" && mkdir -p "$dir"
 		if [ "${COLD:-1}" = 1 ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
@@ -94,13 +100,18 @@ for pair in "${PAIRS[@]}"; do
 		t1=$(date +%s.%N)
 		got=$(sha256sum "$dir/data.bin" 2>/dev/null | cut -d' ' -f1 || true)
 		[ "$got" = "$WANT" ] || ok=no
-		walls+=("$(echo "$t1 - $t0" | bc -l)")
+		wall=$(echo "$t1 - $t0" | bc -l)
 		u=$(awk -F': ' '/User time/ {print $2}' "$WORK/time.txt")
 		s=$(awk -F': ' '/System time/ {print $2}' "$WORK/time.txt")
-		cpus+=("$(echo "$u + $s" | bc -l)")
-		rsss+=("$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time.txt")")
+		cpu=$(echo "$u + $s" | bc -l)
+		rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time.txt")
 		rm -rf "$dir"
-		echo "  $seed → $leech run $rep: ${walls[-1]} s, cpu ${cpus[-1]} s, rss ${rsss[-1]} KiB" >&2
+		if [ "$rep" -lt 1 ]; then
+			echo "  $seed → $leech warm-up (not counted): $wall s, cpu $cpu s, rss $rss KiB" >&2
+			continue
+		fi
+		walls+=("$wall") cpus+=("$cpu") rsss+=("$rss")
+		echo "  $seed → $leech run $rep: $wall s, cpu $cpu s, rss $rss KiB" >&2
 	done
 	kill "$SEED_PID" 2>/dev/null || true
 	wait "$SEED_PID" 2>/dev/null || true
@@ -113,7 +124,7 @@ for pair in "${PAIRS[@]}"; do
 done
 
 echo
-echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS}, $(date -u +%Y-%m-%d), $(nproc) cores"
+echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS} after ${WARMUP:-1} warm-up, $(date -u +%Y-%m-%d), $(nproc) cores"
 printf '%-26s %8s %9s %9s %10s %7s\n' "seeder → leecher" "wall s" "MiB/s" "CPU s" "RSS MiB" sha256
 for pair in "${PAIRS[@]}"; do
 	read -r seed leech <<<"$pair"
