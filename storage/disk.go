@@ -225,6 +225,23 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 	return n, nil
 }
 
+// Preload readies the page cache for n bytes at off that are about to be
+// written, on the caller's thread, so that the write itself only copies. In
+// a VM whose freed memory goes back to the host, the first touch of every
+// page is a host fault; a buffered write takes them one at a time under the
+// file's lock, a preload can take them on another core meanwhile. Ranges
+// outside the torrent, across files or in read-only stores are ignored.
+func (d *Disk) Preload(off int64, n int) {
+	if d.readOnly || d.checkRange(off, n) != nil {
+		return
+	}
+	if i := d.fileAt(off); i >= 0 {
+		if f := &d.files[i]; f.f != nil && off+int64(n) <= f.Offset+f.Length {
+			willWrite(f.f, off-f.Offset, n)
+		}
+	}
+}
+
 // writeErr gives a failed write its context; nil stays nil.
 func (f *diskFile) writeErr(err error) error {
 	if err == nil {
