@@ -1,6 +1,9 @@
 package swarm
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha1"
 	"testing"
 
 	"btclient/peerwire"
@@ -9,15 +12,19 @@ import (
 
 func TestPiecesArePreloadedOnlyWhileWritesAreBehind(t *testing.T) {
 	const pieces, piece = 64, 256 << 10
+	const slow, fast = slowWrites / 4, slowWrites * 4
 	tests := []struct {
-		name    string
-		backlog int // pieces waiting for the hash workers
-		want    bool
+		name      string
+		backlog   int     // pieces waiting for the hash workers
+		writeRate float64 // how fast pieces reach storage
+		want      bool
 	}{
-		{"writes keep up", 0, false},
-		{"just under the backlog", preloadBacklog - 1, false},
-		{"at the backlog", preloadBacklog, true},
-		{"far behind", 3 * preloadBacklog, true},
+		{"slow writes, nothing waiting", 0, slow, false},
+		{"slow writes, just under the backlog", preloadBacklog - 1, slow, false},
+		{"slow writes, at the backlog", preloadBacklog, slow, true},
+		{"slow writes, far behind", 3 * preloadBacklog, slow, true},
+		{"fast writes, far behind: hashing is what lags", 3 * preloadBacklog, fast, false},
+		{"no piece written yet", 3 * preloadBacklog, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -27,7 +34,7 @@ func TestPiecesArePreloadedOnlyWhileWritesAreBehind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &loop{t: tr, preload: make(chan pieceRange, 1), hashQueue: make([]hashJob, tt.backlog)}
+			l := &loop{t: tr, preload: make(chan pieceRange, 1), hashQueue: make([]hashJob, tt.backlog), writeRate: tt.writeRate}
 			l.initPicker()
 			p := &peer{bf: peerwire.NewBitfield(pieces), out: newOutbox(), outstanding: map[blockKey]struct{}{}}
 			for i := range pieces {
@@ -57,6 +64,37 @@ func TestPiecesArePreloadedOnlyWhileWritesAreBehind(t *testing.T) {
 				if l.startPiece(p) == nil {
 					t.Fatal("no second piece started")
 				}
+			}
+		})
+	}
+}
+
+func TestHashWorkerReportsHowFastPiecesAreWritten(t *testing.T) {
+	piece := bytes.Repeat([]byte("piece"), 100)
+	tests := []struct {
+		name      string
+		want      [20]byte
+		wantWrite bool
+	}{
+		{"a good piece is written and timed", sha1.Sum(piece), true},
+		{"a bad piece is neither", [20]byte{1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			store := newMemStorage(len(piece), nil)
+			jobs, results := make(chan hashJob), make(chan hashResult)
+			done := make(chan struct{})
+			go func() { defer close(done); hashWorker(ctx, store, jobs, results) }()
+			defer func() { cancel(); <-done }()
+			jobs <- hashJob{blocks: [][]byte{piece[:200], piece[200:]}, want: tt.want}
+			r := <-results
+			if r.ok != tt.wantWrite || (r.writeRate > 0) != tt.wantWrite {
+				t.Fatalf("ok %v, write rate %v; want written: %v", r.ok, r.writeRate, tt.wantWrite)
+			}
+			if tt.wantWrite && !bytes.Equal(store.data, piece) {
+				t.Fatal("the piece did not reach storage")
 			}
 		})
 	}
