@@ -230,7 +230,8 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 // a VM whose freed memory goes back to the host, the first touch of every
 // page is a host fault; a buffered write takes them one at a time under the
 // file's lock, a preload can take them on another core meanwhile. Ranges
-// outside the torrent, across files or in read-only stores are ignored.
+// outside the torrent, across files or in read-only stores are ignored, and
+// the kernel preloads nothing past a file's current end.
 func (d *Disk) Preload(off int64, n int) {
 	if d.readOnly || d.checkRange(off, n) != nil {
 		return

@@ -21,8 +21,8 @@ type hashResult struct {
 	index int
 	ok    bool
 	err   error // the write failed: fatal
-	// writeRate is how fast the piece went to storage (bytes/s); 0 when
-	// it was not written.
+	// writeRate is how fast the piece went to storage (bytes/s), waiting
+	// for the file's lock included; 0 when it was not written.
 	writeRate float64
 }
 

@@ -417,7 +417,7 @@ func (l *loop) hashed(r hashResult) error {
 		return r.err
 	}
 	switch {
-	case r.writeRate == 0:
+	case r.writeRate == 0: // not written: nothing learned
 	case l.writeRate == 0:
 		l.writeRate = r.writeRate
 	default:
