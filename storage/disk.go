@@ -206,13 +206,11 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 	if err := d.checkRange(off, size); err != nil {
 		return 0, err
 	}
-	if i := d.fileAt(off); i >= 0 {
-		if f := &d.files[i]; f.f != nil && off+int64(size) <= f.Offset+f.Length {
-			f.writeMu.Lock()
-			n, err := pwritev(f.f, blocks, off-f.Offset)
-			f.writeMu.Unlock()
-			return n, f.writeErr(err)
-		}
+	if f := d.oneFile(off, size); f != nil {
+		f.writeMu.Lock()
+		n, err := pwritev(f.f, blocks, off-f.Offset)
+		f.writeMu.Unlock()
+		return n, f.writeErr(err)
 	}
 	n := 0
 	for _, b := range blocks {
@@ -236,11 +234,20 @@ func (d *Disk) Preload(off int64, n int) {
 	if d.readOnly || d.checkRange(off, n) != nil {
 		return
 	}
+	if f := d.oneFile(off, n); f != nil {
+		willWrite(f.f, off-f.Offset, n)
+	}
+}
+
+// oneFile is the open file holding all n bytes at off, or nil when they
+// cross into another file.
+func (d *Disk) oneFile(off int64, n int) *diskFile {
 	if i := d.fileAt(off); i >= 0 {
 		if f := &d.files[i]; f.f != nil && off+int64(n) <= f.Offset+f.Length {
-			willWrite(f.f, off-f.Offset, n)
+			return f
 		}
 	}
+	return nil
 }
 
 // writeErr gives a failed write its context; nil stays nil.

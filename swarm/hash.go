@@ -92,8 +92,10 @@ func hashWorker(ctx context.Context, store Storage, jobs <-chan hashJob, results
 			return
 		case j := <-jobs:
 			h := sha1.New()
+			size := 0
 			for _, b := range j.blocks {
 				h.Write(b)
+				size += len(b)
 			}
 			var sum [20]byte
 			r := hashResult{index: j.index, ok: [20]byte(h.Sum(sum[:0])) == j.want}
@@ -101,10 +103,6 @@ func hashWorker(ctx context.Context, store Storage, jobs <-chan hashJob, results
 				start := time.Now()
 				if err := writeBlocks(store, j.blocks, j.off); err != nil {
 					r.err = fmt.Errorf("write piece %d: %w", j.index, err)
-				}
-				size := 0
-				for _, b := range j.blocks {
-					size += len(b)
 				}
 				r.writeRate = float64(size) / max(time.Since(start).Seconds(), 1e-9)
 			}
