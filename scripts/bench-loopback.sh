@@ -8,7 +8,10 @@
 #   ONLY="btclient:btclient" scripts/bench-loopback.sh   # a subset of pairs
 #
 # Before every run the page cache is dropped, so seeders read from disk as
-# they would after a reboot; COLD=0 keeps it warm.
+# they would after a reboot; COLD=0 keeps it warm. SETTLE=5 then waits 5 s:
+# this VM hands freed memory back to its host about 2 s after it is freed,
+# and a page the host took back costs a fault on first touch, so without a
+# wait a run races that hand-back; with one, every run starts cold.
 #
 # Each pair first makes WARMUP (default 1) downloads that are printed but not
 # counted: in this VM the first download after a seeder starts was the
@@ -94,7 +97,7 @@ for pair in "${PAIRS[@]}"; do
 	for rep in $(seq $((1 - ${WARMUP:-1})) "$REPS"); do
 		dir="$WORK/dst-$rep"
 		rm -rf "$dir" && mkdir -p "$dir"
-		if [ "${COLD:-1}" = 1 ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
+		if [ "${COLD:-1}" = 1 ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; sleep "${SETTLE:-0}"; fi
 		t0=$(date +%s.%N)
 		if ! run_leecher "$leech" "$dir"; then ok=no; echo "$seed → $leech run $rep failed:" >&2; tail -5 "$WORK/leech.log" >&2; fi
 		t1=$(date +%s.%N)
@@ -124,7 +127,7 @@ for pair in "${PAIRS[@]}"; do
 done
 
 echo
-echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS} after ${WARMUP:-1} warm-up, $(date -u +%Y-%m-%d), $(nproc) cores"
+echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS} after ${WARMUP:-1} warm-up${SETTLE:+, ${SETTLE} s settle}, $(date -u +%Y-%m-%d), $(nproc) cores"
 printf '%-26s %8s %9s %9s %10s %7s\n' "seeder → leecher" "wall s" "MiB/s" "CPU s" "RSS MiB" sha256
 for pair in "${PAIRS[@]}"; do
 	read -r seed leech <<<"$pair"
