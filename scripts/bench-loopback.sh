@@ -13,6 +13,12 @@
 # and a page the host took back costs a fault on first touch, so without a
 # wait a run races that hand-back; with one, every run starts cold.
 #
+# libtorrent's seeder reads through mmap and keeps its copy mapped, and the
+# kernel does not drop mapped pages: after its first upload it serves from
+# memory however often the cache is dropped, where btclient's seeder reads
+# from disk every run. RESTART=1 starts the seeder anew before every run, so
+# that every seeder reads from disk.
+#
 # Each pair first makes WARMUP (default 1) downloads that are printed but not
 # counted: in this VM the first download after a seeder starts was the
 # slowest of its pair for every pair (memory the kernel has handed back to
@@ -40,8 +46,9 @@ LT="$ROOT/e2e/testdata/lt.py"
 PY=/usr/bin/python3
 WORK=$(mktemp -d /tmp/btclient-bench.XXXXXX)
 PIDS=()
+SEED_PID=
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}" $SEED_PID; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$WORK"
 }
@@ -72,6 +79,12 @@ start_seeder() {
 	esac
 }
 
+stop_seeder() {
+	kill "$SEED_PID" 2>/dev/null || true
+	wait "$SEED_PID" 2>/dev/null || true
+	SEED_PID=
+}
+
 # run_leecher KIND DIR: downloads into DIR under /usr/bin/time -v.
 run_leecher() {
 	local kind=$1 dir=$2
@@ -92,11 +105,12 @@ if [ -n "${ONLY:-}" ]; then
 fi
 for pair in "${PAIRS[@]}"; do
 	read -r seed leech <<<"$pair"
-	start_seeder "$seed"
+	if [ "${RESTART:-0}" != 1 ]; then start_seeder "$seed"; fi
 	walls=() cpus=() rsss=() ok=yes
 	for rep in $(seq $((1 - ${WARMUP:-1})) "$REPS"); do
 		dir="$WORK/dst-$rep"
 		rm -rf "$dir" && mkdir -p "$dir"
+		if [ "${RESTART:-0}" = 1 ]; then start_seeder "$seed"; fi
 		if [ "${COLD:-1}" = 1 ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; sleep "${SETTLE:-0}"; fi
 		t0=$(date +%s.%N)
 		if ! run_leecher "$leech" "$dir"; then ok=no; echo "$seed → $leech run $rep failed:" >&2; tail -5 "$WORK/leech.log" >&2; fi
@@ -109,6 +123,7 @@ for pair in "${PAIRS[@]}"; do
 		cpu=$(echo "$u + $s" | bc -l)
 		rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time.txt")
 		rm -rf "$dir"
+		if [ "${RESTART:-0}" = 1 ]; then stop_seeder; fi
 		if [ "$rep" -lt 1 ]; then
 			echo "  $seed → $leech warm-up (not counted): $wall s, cpu $cpu s, rss $rss KiB" >&2
 			continue
@@ -116,8 +131,7 @@ for pair in "${PAIRS[@]}"; do
 		walls+=("$wall") cpus+=("$cpu") rsss+=("$rss")
 		echo "  $seed → $leech run $rep: $wall s, cpu $cpu s, rss $rss KiB" >&2
 	done
-	kill "$SEED_PID" 2>/dev/null || true
-	wait "$SEED_PID" 2>/dev/null || true
+	stop_seeder
 	key="$seed→$leech"
 	WALL[$key]=$(printf '%s\n' "${walls[@]}" | median)
 	CPU[$key]=$(printf '%s\n' "${cpus[@]}" | median)
@@ -127,7 +141,7 @@ for pair in "${PAIRS[@]}"; do
 done
 
 echo
-echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS} after ${WARMUP:-1} warm-up${SETTLE:+, ${SETTLE} s settle}, $(date -u +%Y-%m-%d), $(nproc) cores"
+echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS} after ${WARMUP:-1} warm-up${SETTLE:+, ${SETTLE} s settle}$([ "${RESTART:-0}" = 1 ] && echo ", seeder restarted per run"), $(date -u +%Y-%m-%d), $(nproc) cores"
 printf '%-26s %8s %9s %9s %10s %7s\n' "seeder → leecher" "wall s" "MiB/s" "CPU s" "RSS MiB" sha256
 for pair in "${PAIRS[@]}"; do
 	read -r seed leech <<<"$pair"
