@@ -23,7 +23,8 @@
 # counted: in this VM the first download after a seeder starts was the
 # slowest of its pair for every pair (memory the kernel has handed back to
 # the host costs a host fault on first touch), so counting it made a median
-# depend on which pair drew two slow runs.
+# depend on which pair drew two slow runs. For a libtorrent seeder it is also
+# the only download served from disk (see above).
 #
 # It re-runs itself inside a fresh network namespace (unshare --net) whose
 # only interface is lo, so no traffic can leave the machine.
