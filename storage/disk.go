@@ -1,7 +1,8 @@
 // Package storage keeps a torrent's bytes on disk: it maps offsets in the
 // torrent's concatenated data onto one or many files and reads and writes
 // them positionally and buffers nothing. Reads take no lock; writes to one
-// file are serialized (see diskFile.writeMu).
+// file are serialized (see diskFile.writeMu). What it last read or wrote
+// stays in the page cache up to a window (see DefaultCacheWindow).
 package storage
 
 import (
@@ -36,6 +37,7 @@ type Disk struct {
 	files    []diskFile
 	total    int64
 	readOnly bool
+	cache    cacheWindow
 }
 
 type diskFile struct {
@@ -55,7 +57,7 @@ var ErrReadOnly = errors.New("storage: files are read-only")
 // Paths must be relative and stay inside dir; files that cannot be opened for
 // writing are opened read-only, which is enough to seed them.
 func OpenDisk(dir string, layout []FileSpec) (*Disk, error) {
-	d := &Disk{}
+	d := &Disk{cache: cacheWindow{limit: DefaultCacheWindow}}
 	var off int64
 	for _, fs := range layout {
 		if fs.Offset != off || fs.Length < 0 {
@@ -116,6 +118,11 @@ func openFile(path string) (*os.File, bool, error) {
 	return ro, true, nil
 }
 
+// SetCacheWindow sets how many bytes of what d last read or wrote stay in
+// the page cache (DefaultCacheWindow unless set); n <= 0 leaves it all to
+// the kernel. Call it before d is used.
+func (d *Disk) SetCacheWindow(n int64) { d.cache.limit = n }
+
 // ReadOnly reports whether some file could only be opened for reading.
 func (d *Disk) ReadOnly() bool { return d.readOnly }
 
@@ -171,6 +178,7 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 	err := d.span(off, len(p), func(f *diskFile, fileOff int64, lo, hi int) error {
 		k, err := f.f.ReadAt(p[lo:hi], fileOff)
 		n += k
+		_ = d.cache.add(f, fileOff, int64(k), false)
 		if err == io.EOF {
 			return io.ErrUnexpectedEOF
 		}
@@ -190,7 +198,10 @@ func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 		k, err := f.f.WriteAt(p[lo:hi], fileOff)
 		f.writeMu.Unlock()
 		n += k
-		return f.writeErr(err)
+		if err != nil {
+			return f.writeErr(err)
+		}
+		return d.cache.add(f, fileOff, int64(k), true)
 	})
 	return n, err
 }
@@ -210,7 +221,10 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 		f.writeMu.Lock()
 		n, err := pwritev(f.f, blocks, off-f.Offset)
 		f.writeMu.Unlock()
-		return n, f.writeErr(err)
+		if err != nil {
+			return n, f.writeErr(err)
+		}
+		return n, d.cache.add(f, off-f.Offset, int64(n), true)
 	}
 	n := 0
 	for _, b := range blocks {
@@ -221,22 +235,6 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// Preload readies the page cache for n bytes at off that are about to be
-// written, on the caller's thread, so that the write itself only copies. In
-// a VM whose freed memory goes back to the host, the first touch of every
-// page is a host fault; a buffered write takes them one at a time under the
-// file's lock, a preload can take them on another core meanwhile. Ranges
-// outside the torrent, across files or in read-only stores are ignored, and
-// the kernel preloads nothing past a file's current end.
-func (d *Disk) Preload(off int64, n int) {
-	if d.readOnly || d.checkRange(off, n) != nil {
-		return
-	}
-	if f := d.oneFile(off, n); f != nil {
-		willWrite(f.f, off-f.Offset, n)
-	}
 }
 
 // oneFile is the open file holding all n bytes at off, or nil when they

@@ -56,16 +56,3 @@ func pwritev(f *os.File, bufs [][]byte, off int64) (int, error) {
 	}
 	return total, err
 }
-
-// willWrite asks the kernel to bring n bytes at off of f into the page cache
-// now (posix_fadvise WILLNEED); over a hole that means zeroed pages and no
-// disk read. It is advice: errors are of no use to the caller.
-func willWrite(f *os.File, off int64, n int) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = unix.Fadvise(int(fd), off, int64(n), unix.FADV_WILLNEED)
-	})
-}

@@ -17,6 +17,3 @@ func pwritev(f *os.File, bufs [][]byte, off int64) (int, error) {
 	}
 	return total, nil
 }
-
-// willWrite is advice the other systems do without.
-func willWrite(*os.File, int64, int) {}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // hashJob asks a worker to verify a piece assembled in memory and, if it
@@ -21,51 +20,11 @@ type hashResult struct {
 	index int
 	ok    bool
 	err   error // the write failed: fatal
-	// writeRate is how fast the piece went to storage (bytes/s), waiting
-	// for the file's lock included; 0 when it was not written.
-	writeRate float64
 }
 
 // blocksWriter is storage that writes a piece's blocks in one call.
 type blocksWriter interface {
 	WriteBlocksAt(blocks [][]byte, off int64) (int, error)
-}
-
-// preloader is storage that can ready the page cache for a coming write.
-type preloader interface {
-	Preload(off int64, n int)
-}
-
-// Pieces being started are preloaded (see Disk.Preload) only while at least
-// preloadBacklog finished pieces wait for the hash workers and pieces reach
-// storage slower than slowWrites: preloading zeroes every page before the
-// piece is copied over it, which pays only when first touches of fresh pages
-// are what holds writes up. Page-cache writes run at ~4 GB/s here when pages
-// come from memory the VM still has, 0.2-0.3 GB/s when each costs a host fault.
-// Preloading whenever the backlog alone was there took 2.4 s instead of
-// 3.6-4.1 s from a cold start between two btclients, but 1.8-2.0 s instead of
-// 1.4-1.5 s, with 0.4 CPU-s more, once warm (2026-11-22).
-const (
-	preloadBacklog = 4
-	slowWrites     = 1 << 30 // bytes/s
-)
-
-// preloadLoop preloads the ranges it is sent until ctx is done.
-func preloadLoop(ctx context.Context, store preloader, ranges <-chan pieceRange) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-ranges:
-			store.Preload(r.off, r.n)
-		}
-	}
-}
-
-// pieceRange is a piece's place in the torrent's data.
-type pieceRange struct {
-	off int64
-	n   int
 }
 
 // writeBlocks writes blocks back to back at off.
@@ -92,19 +51,15 @@ func hashWorker(ctx context.Context, store Storage, jobs <-chan hashJob, results
 			return
 		case j := <-jobs:
 			h := sha1.New()
-			size := 0
 			for _, b := range j.blocks {
 				h.Write(b)
-				size += len(b)
 			}
 			var sum [20]byte
 			r := hashResult{index: j.index, ok: [20]byte(h.Sum(sum[:0])) == j.want}
 			if r.ok {
-				start := time.Now()
 				if err := writeBlocks(store, j.blocks, j.off); err != nil {
 					r.err = fmt.Errorf("write piece %d: %w", j.index, err)
 				}
-				r.writeRate = float64(size) / max(time.Since(start).Seconds(), 1e-9)
 			}
 			select {
 			case results <- r:

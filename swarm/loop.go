@@ -23,12 +23,6 @@ type loop struct {
 	results  chan hashResult
 
 	hashQueue []hashJob
-	// preload, when storage can preload, takes the ranges of pieces
-	// started while writes are behind (see preloadBacklog).
-	preload chan pieceRange
-	// writeRate is a moving average of how fast pieces reach storage
-	// (bytes/s), 0 before the first.
-	writeRate float64
 	gen       int // bumps when a piece becomes pickable again
 	// pickOrder is every piece in the order ties are broken: runs of
 	// pieces in file order (see pickRunBytes), the runs in a random order
@@ -416,13 +410,6 @@ func (l *loop) hashed(r hashResult) error {
 	if r.err != nil {
 		return r.err
 	}
-	switch {
-	case r.writeRate == 0: // not written: nothing learned
-	case l.writeRate == 0:
-		l.writeRate = r.writeRate
-	default:
-		l.writeRate = 0.75*l.writeRate + 0.25*r.writeRate
-	}
 	if r.ok {
 		delete(t.active, r.index)
 		t.started.Clear(r.index)
@@ -718,12 +705,6 @@ func (l *loop) startPiece(p *peer) *pieceDL {
 		return nil
 	}
 	t.memUsed += t.meta.PieceLength
-	if l.preload != nil && len(l.hashQueue) >= preloadBacklog && l.writeRate > 0 && l.writeRate < slowWrites {
-		select {
-		case l.preload <- pieceRange{off: int64(best) * t.meta.PieceLength, n: int(t.meta.PieceSize(best))}:
-		default: // the preloader is behind too; the write will fault the pages in itself
-		}
-	}
 	pd := newPieceDL(best, int(t.meta.PieceSize(best)), t.cfg.BlockSize)
 	t.active[best] = pd
 	t.started.Set(best)

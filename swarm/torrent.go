@@ -212,10 +212,6 @@ func (t *Torrent) Run(ctx context.Context) error {
 	t.addKnown(t.opt.Peers)
 
 	l := loop{t: t, ctx: ctx, wg: &wg, conns: conns, dialFail: dialFail, msgs: msgs, jobs: jobs, results: results}
-	if pl, ok := t.opt.Storage.(preloader); ok && !t.isComplete() {
-		l.preload = make(chan pieceRange, 64)
-		wg.Go(func() { preloadLoop(ctx, pl, l.preload) })
-	}
 	err := l.run()
 	t.state = StateStopping
 	t.publish()

@@ -1,0 +1,137 @@
+package storage
+
+import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCacheWindowBoundsThePageCache(t *testing.T) {
+	const mib = 1 << 20
+	const piece = 256 << 10
+	layout := []FileSpec{{Path: "a", Length: 24 * mib}, {Path: "b", Offset: 24 * mib, Length: 8 * mib}}
+	const total = 32 * mib
+	// A chunk only partly out of the window stays, at most one at each end
+	// of the window in each file.
+	const slack = 2 * 2 * chunkSize
+	tests := []struct {
+		name        string
+		window      int64
+		minResident int
+		maxResident int
+	}{
+		{"no window leaves all of it cached", 0, total, total},
+		{"a window keeps no more than itself", 4 * mib, 0, 4*mib + slack},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+", writing", func(t *testing.T) {
+			dir := t.TempDir()
+			skipOnTmpfs(t, dir)
+			d := openWindowed(t, dir, layout, tt.window)
+			buf := make([]byte, piece)
+			for off := 0; off < total; off += piece {
+				rand.Read(buf)
+				if _, err := d.WriteBlocksAt([][]byte{buf}, int64(off)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkResident(t, dir, layout, tt.minResident, tt.maxResident)
+		})
+		t.Run(tt.name+", reading", func(t *testing.T) {
+			dir := t.TempDir()
+			skipOnTmpfs(t, dir)
+			w := openWindowed(t, dir, layout, 0)
+			buf := make([]byte, piece)
+			for off := 0; off < total; off += piece {
+				rand.Read(buf)
+				if _, err := w.WriteAt(buf, int64(off)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, fs := range layout { // a seeder's data went to disk long ago
+				f, err := os.OpenFile(filepath.Join(dir, fs.Path), os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			}
+			checkResident(t, dir, layout, total, total) // all cached before the reads
+			r := openWindowed(t, dir, layout, tt.window)
+			for off := 0; off < total; off += piece {
+				if _, err := r.ReadAt(buf, int64(off)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkResident(t, dir, layout, tt.minResident, tt.maxResident)
+		})
+	}
+}
+
+func openWindowed(t *testing.T, dir string, layout []FileSpec, window int64) *Disk {
+	t.Helper()
+	d, err := OpenDisk(dir, layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.SetCacheWindow(window)
+	return d
+}
+
+func skipOnTmpfs(t *testing.T, dir string) {
+	t.Helper()
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil || fs.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs keeps its pages in memory whatever the advice")
+	}
+}
+
+// checkResident fails t unless the layout's files have between lo and hi
+// bytes in the page cache.
+func checkResident(t *testing.T, dir string, layout []FileSpec, lo, hi int) {
+	t.Helper()
+	in := 0
+	for _, fs := range layout {
+		in += resident(t, filepath.Join(dir, fs.Path))
+	}
+	if in < lo || in > hi {
+		t.Fatalf("%d MiB in the page cache; want %d to %d MiB", in>>20, lo>>20, hi>>20)
+	}
+}
+
+// resident counts the bytes of path in the page cache.
+func resident(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		t.Fatalf("%s: %v, %v", path, fi, err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	page := os.Getpagesize()
+	vec := make([]byte, (len(m)+page-1)/page)
+	// x/sys has no wrapper for mincore.
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n * page
+}
