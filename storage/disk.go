@@ -55,7 +55,9 @@ var ErrReadOnly = errors.New("storage: files are read-only")
 
 // OpenDisk opens (creating where missing) every file of the layout under dir.
 // Paths must be relative and stay inside dir; files that cannot be opened for
-// writing are opened read-only, which is enough to seed them.
+// writing are opened read-only, which is enough to seed them. A writable
+// file has its space reserved up front where the filesystem can, its size
+// unchanged (see reserve).
 func OpenDisk(dir string, layout []FileSpec) (*Disk, error) {
 	d := &Disk{cache: cacheWindow{limit: DefaultCacheWindow}}
 	var off int64
@@ -79,6 +81,8 @@ func OpenDisk(dir string, layout []FileSpec) (*Disk, error) {
 		if fs.Length == 0 {
 			f.Close()
 			f = nil
+		} else if !ro {
+			reserve(f, fs.Length)
 		}
 		d.files = append(d.files, diskFile{FileSpec: fs, f: f, writeMu: new(sync.Mutex)})
 	}
