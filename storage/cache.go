@@ -110,6 +110,8 @@ func (w *cacheWindow) evictOldest() bool {
 		}
 	})
 	w.mu.Unlock()
+	// A write into one of these chunks that has not reached add yet is safe:
+	// dirty pages are never dropped, and a dropped read is only read again.
 	for _, index := range empty {
 		dropCached(r.f.f, index*chunkSize, chunkSize)
 	}

@@ -81,7 +81,7 @@ func openWindowed(t *testing.T, dir string, layout []FileSpec, window int64) *Di
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	d.SetCacheWindow(window)
+	d.setCacheWindow(window)
 	return d
 }
 

@@ -44,7 +44,7 @@ func TestCacheWindowKeepsEveryByte(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.SetCacheWindow(window)
+		d.setCacheWindow(window)
 		// Out of order, in pieces, through both write paths.
 		const piece = 256 << 10
 		for i := len(data)/piece - 1; i >= 0; i-- {

@@ -122,10 +122,10 @@ func openFile(path string) (*os.File, bool, error) {
 	return ro, true, nil
 }
 
-// SetCacheWindow sets how many bytes of what d last read or wrote stay in
+// setCacheWindow sets how many bytes of what d last read or wrote stay in
 // the page cache (DefaultCacheWindow unless set); n <= 0 leaves it all to
 // the kernel. Call it before d is used.
-func (d *Disk) SetCacheWindow(n int64) { d.cache.limit = n }
+func (d *Disk) setCacheWindow(n int64) { d.cache.limit = n }
 
 // ReadOnly reports whether some file could only be opened for reading.
 func (d *Disk) ReadOnly() bool { return d.readOnly }
