@@ -202,10 +202,7 @@ func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 		k, err := f.f.WriteAt(p[lo:hi], fileOff)
 		f.writeMu.Unlock()
 		n += k
-		if err != nil {
-			return f.writeErr(err)
-		}
-		return d.cache.add(f, fileOff, int64(k), true)
+		return d.wrote(f, fileOff, k, err)
 	})
 	return n, err
 }
@@ -225,10 +222,7 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 		f.writeMu.Lock()
 		n, err := pwritev(f.f, blocks, off-f.Offset)
 		f.writeMu.Unlock()
-		if err != nil {
-			return n, f.writeErr(err)
-		}
-		return n, d.cache.add(f, off-f.Offset, int64(n), true)
+		return n, d.wrote(f, off-f.Offset, n, err)
 	}
 	n := 0
 	for _, b := range blocks {
@@ -250,6 +244,15 @@ func (d *Disk) oneFile(off int64, n int) *diskFile {
 		}
 	}
 	return nil
+}
+
+// wrote finishes a write of n bytes at off in f that returned err: a failed
+// write gets its context, a done one joins the cache window.
+func (d *Disk) wrote(f *diskFile, off int64, n int, err error) error {
+	if err != nil {
+		return f.writeErr(err)
+	}
+	return d.cache.add(f, off, int64(n), true)
 }
 
 // writeErr gives a failed write its context; nil stays nil.
