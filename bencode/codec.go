@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 
 	bgo "github.com/jackpal/bencode-go"
 )
@@ -72,4 +74,23 @@ func Marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("bencode: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// AppendDict appends a dictionary whose values are already encoded, keys in
+// sorted order: how a torrent is written around an info dictionary that must
+// keep its exact bytes.
+func AppendDict(dst []byte, fields map[string][]byte) []byte {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, 'd')
+	for _, k := range keys {
+		dst = strconv.AppendInt(dst, int64(len(k)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, k...)
+		dst = append(dst, fields[k]...)
+	}
+	return append(dst, 'e')
 }

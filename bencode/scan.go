@@ -77,7 +77,10 @@ func Check(data []byte) error {
 // dictionary has no such key. A torrent's info hash is the SHA-1 of
 // Field(data, "info").
 func Field(data []byte, key string) (raw []byte, ok bool, err error) {
-	if len(data) == 0 || data[0] != 'd' {
+	if len(data) == 0 {
+		return nil, false, &SyntaxError{Msg: "empty data"}
+	}
+	if data[0] != 'd' {
 		return nil, false, &SyntaxError{Msg: "top level is not a dictionary"}
 	}
 	var sp Span

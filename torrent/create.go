@@ -1,7 +1,6 @@
 package torrent
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"errors"
 	"fmt"
@@ -12,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackpal/bencode-go"
+	"btclient/bencode"
 )
 
 // Bounds of the piece length Create chooses by itself.
@@ -162,15 +161,15 @@ func create(path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
 	} else {
 		t.Info.Length = total
 	}
-	var buf bytes.Buffer
-	if err := bencode.Marshal(&buf, t); err != nil {
+	data, err := bencode.Marshal(t)
+	if err != nil {
 		return nil, nil, fmt.Errorf("encode: %w", err)
 	}
-	m, err := parse(buf.Bytes())
+	m, err := parse(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("created torrent does not parse: %w", err)
 	}
-	return buf.Bytes(), m, nil
+	return data, m, nil
 }
 
 // listFiles returns the regular files below root in lexical order, with

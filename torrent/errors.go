@@ -18,6 +18,9 @@ var (
 	// ErrUnsafePath reports a name or file path that could write outside the
 	// download directory (absolute, "..", "." or empty components, separators).
 	ErrUnsafePath = errors.New("unsafe path")
+	// ErrMagnet reports a magnet link that cannot be used: no v1 info hash,
+	// a malformed one, or a bad parameter.
+	ErrMagnet = errors.New("malformed magnet link")
 	// ErrEmpty reports that Create found no content to share.
 	ErrEmpty = errors.New("nothing to share")
 )

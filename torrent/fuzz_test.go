@@ -1,6 +1,7 @@
 package torrent
 
 import (
+	"crypto/sha1"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,6 +54,37 @@ func FuzzParse(f *testing.F) {
 		}
 		if sum != m.TotalLength {
 			t.Fatalf("pieces sum to %d, TotalLength %d", sum, m.TotalLength)
+		}
+	})
+}
+
+// FuzzParseMagnet: any string gives a Magnet or an error, never a panic, and
+// an accepted link survives String and ParseMagnet unchanged.
+func FuzzParseMagnet(f *testing.F) {
+	f.Add("magnet:?xt=urn:btih:722fe65b2aa26d14f35b4ad627d20236e481d924&dn=a&tr=udp://h:1&x.pe=1.2.3.4:5")
+	f.Add("magnet:?xt=urn:btih:OIX6MWZKUJWRJ423JLLCPUQCG3SIDWJE")
+	f.Fuzz(func(t *testing.T, uri string) {
+		m, err := ParseMagnet(uri)
+		if err != nil {
+			return
+		}
+		again, err := ParseMagnet(m.String())
+		if err != nil {
+			t.Fatalf("%q: String() %q does not parse: %v", uri, m.String(), err)
+		}
+		if again.InfoHash != m.InfoHash || again.Name != m.Name || len(again.Trackers) != len(m.Trackers) || len(again.Peers) != len(m.Peers) {
+			t.Fatalf("%q: round trip changed %+v into %+v", uri, m, again)
+		}
+	})
+}
+
+// FuzzParseInfo: raw info bytes from a peer never panic the parser.
+func FuzzParseInfo(f *testing.F) {
+	f.Add([]byte("d6:lengthi40000e4:name5:f.bin12:piece lengthi16384e6:pieces60:" + hashes(3) + "e"))
+	f.Fuzz(func(t *testing.T, info []byte) {
+		m, err := ParseInfo(info, sha1.Sum(info))
+		if err == nil && m.TotalLength <= 0 {
+			t.Fatalf("accepted an info dictionary with nothing to download")
 		}
 	})
 }

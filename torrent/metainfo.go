@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/jackpal/bencode-go"
+	"btclient/bencode"
 )
 
 // Size limits that keep hostile torrents from exhausting memory.
@@ -51,6 +51,9 @@ type MetaInfo struct {
 	CreationDate int64    // Unix seconds, 0 when absent
 	InfoHash     [20]byte // SHA-1 of the raw info dictionary
 	TotalLength  int64    // sum of the file lengths
+	// InfoBytes is the info dictionary exactly as it was encoded: what
+	// BEP 9 serves to peers that start from a magnet link.
+	InfoBytes []byte
 }
 
 // Parse decodes and validates a .torrent file. The info hash is the SHA-1
@@ -128,28 +131,23 @@ func parse(data []byte) (*MetaInfo, error) {
 	if len(data) > MaxTorrentSize {
 		return nil, errorf(ErrTooLarge, "more than %d bytes", MaxTorrentSize)
 	}
-	infoSpan, ok, err := scanTorrent(data)
+	rawInfo, ok, err := bencode.Field(data, "info")
 	if err != nil {
-		return nil, err
+		return nil, errorf(ErrSyntax, "%v", err)
 	}
 	if !ok {
 		return nil, errorf(ErrInvalid, "missing info dictionary")
 	}
-	// The scanner has bounded every length and the nesting depth, so
-	// bencode-go cannot be made to allocate wildly or recurse deeply.
-	v, err := bencode.Decode(bytes.NewReader(data))
+	v, err := bencode.Decode(data)
 	if err != nil {
-		return nil, errorf(ErrSyntax, "bencode: %v", err)
+		return nil, errorf(ErrSyntax, "%v", err)
 	}
-	top, ok := v.(map[string]any)
-	if !ok {
-		return nil, errorf(ErrSyntax, "top level is not a dictionary")
-	}
+	top := v.(map[string]any) // Field checked that data is a dictionary
 	info, ok := top["info"].(map[string]any)
 	if !ok {
 		return nil, errorf(ErrInvalid, "info is not a dictionary")
 	}
-	m := &MetaInfo{InfoHash: sha1.Sum(data[infoSpan.start:infoSpan.end])}
+	m := &MetaInfo{InfoHash: sha1.Sum(rawInfo), InfoBytes: bytes.Clone(rawInfo)}
 	if err := m.parseInfo(info); err != nil {
 		return nil, fmt.Errorf("info: %w", err)
 	}

@@ -87,6 +87,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "Info hash:     %x\n", r.m.InfoHash)
 	fmt.Fprintf(stdout, "Torrent:       %s\n", path)
+	fmt.Fprintf(stdout, "Magnet:        %s\n", r.m.Magnet())
 	return exitOK
 }
 

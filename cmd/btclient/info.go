@@ -15,12 +15,20 @@ import (
 // runInfo implements `btclient info TORRENT`: it prints what a .torrent
 // describes.
 func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("info", "btclient info TORRENT", stderr)
+	fs := newFlagSet("info", "btclient info TORRENT|MAGNET", stderr)
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
 	}
 	if fs.NArg() != 1 {
 		return usageError(stderr, "info: want exactly one TORRENT, got %d arguments (see --help)", fs.NArg())
+	}
+	if torrent.IsMagnet(fs.Arg(0)) {
+		mg, err := torrent.ParseMagnet(fs.Arg(0))
+		if err != nil {
+			return usageError(stderr, "info: %v", err)
+		}
+		printMagnet(stdout, mg)
+		return exitOK
 	}
 	m, err := torrent.Load(fs.Arg(0))
 	if err != nil {
@@ -30,12 +38,29 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// printMagnet writes what a magnet link tells before any metadata is fetched.
+func printMagnet(w io.Writer, m *torrent.Magnet) {
+	if m.Name != "" {
+		fmt.Fprintf(w, "Name:          %s\n", printable(m.Name))
+	}
+	fmt.Fprintf(w, "Info hash:     %x\n", m.InfoHash)
+	fmt.Fprintf(w, "Magnet:        %s\n", m)
+	for _, tr := range m.Trackers {
+		fmt.Fprintf(w, "Tracker:       %s\n", printable(tr))
+	}
+	for _, p := range m.Peers {
+		fmt.Fprintf(w, "Peer:          %s\n", printable(p))
+	}
+	fmt.Fprintf(w, "Metadata:      not in the link; fetched from peers when downloading\n")
+}
+
 // printInfo writes a human-readable description of m. Strings from the
 // torrent are quoted when they hold anything unprintable, so a hostile
 // torrent cannot send control sequences to the terminal.
 func printInfo(w io.Writer, m *torrent.MetaInfo) {
 	fmt.Fprintf(w, "Name:          %s\n", printable(m.Name))
 	fmt.Fprintf(w, "Info hash:     %x\n", m.InfoHash)
+	fmt.Fprintf(w, "Magnet:        %s\n", m.Magnet())
 	fmt.Fprintf(w, "Total size:    %d bytes (%s)\n", m.TotalLength, humanSize(m.TotalLength))
 	fmt.Fprintf(w, "Piece length:  %d bytes (%s)\n", m.PieceLength, humanSize(m.PieceLength))
 	fmt.Fprintf(w, "Pieces:        %d\n", m.NumPieces())
