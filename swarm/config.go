@@ -6,6 +6,7 @@
 package swarm
 
 import (
+	"fmt"
 	"runtime"
 	"time"
 )
@@ -72,6 +73,19 @@ type Config struct {
 	// peers; 0 means no limit.
 	UploadRate, DownloadRate int64
 
+	// MetadataTimeout: a metadata piece asked of a peer that has not come
+	// within it is asked of another; a peer that rejected or timed out is
+	// not asked again for as long.
+	MetadataTimeout time.Duration
+	// MetadataRequests bounds the metadata pieces asked of one peer at once.
+	MetadataRequests int
+	// PEXInterval spaces our peer-exchange messages to a peer (BEP 11: at
+	// most one a minute), and a peer's to us (give or take half of it).
+	PEXInterval time.Duration
+	// MaxPEXPerMessage bounds the peers taken from, and sent in, one PEX
+	// message (BEP 11 says 50); MaxPEXPerPeer those taken from one peer in all.
+	MaxPEXPerMessage, MaxPEXPerPeer int
+
 	// HashWorkers verify pieces in parallel with the network loop.
 	HashWorkers int
 	// Tick is the period of the housekeeping timer (stalls, rates, dials).
@@ -107,7 +121,40 @@ func DefaultConfig() Config {
 		WantPeers:          8,
 		RedialInterval:     2 * time.Second,
 		StopTimeout:        2 * time.Second,
+		MetadataTimeout:    10 * time.Second,
+		MetadataRequests:   2,
+		PEXInterval:        time.Minute,
+		MaxPEXPerMessage:   50,
+		MaxPEXPerPeer:      200,
 		HashWorkers:        max(1, runtime.NumCPU()),
 		Tick:               500 * time.Millisecond,
 	}
+}
+
+// validate reports a Config that cannot work: a zero Config, or one with a
+// timer or bound left at zero.
+func (c Config) validate() error {
+	switch {
+	case c.BlockSize <= 0 || c.BlockSize > 128<<10:
+		return fmt.Errorf("swarm: block size %d outside 1…128 KiB", c.BlockSize)
+	case c.MaxPeers <= 0 || c.MaxDials <= 0 || c.MaxHandshakes <= 0:
+		return fmt.Errorf("swarm: MaxPeers, MaxDials and MaxHandshakes must be positive")
+	case c.DialTimeout <= 0 || c.HandshakeTimeout <= 0 || c.ReadTimeout <= 0 || c.KeepAlive <= 0:
+		return fmt.Errorf("swarm: dial, handshake, read and keep-alive timers must be positive")
+	case c.MinPipeline <= 0 || c.MaxPipeline < c.MinPipeline:
+		return fmt.Errorf("swarm: pipeline bounds %d…%d", c.MinPipeline, c.MaxPipeline)
+	case c.MaxPieceMemory <= 0 || c.StallTimeout <= 0 || c.Tick <= 0:
+		return fmt.Errorf("swarm: MaxPieceMemory, StallTimeout and Tick must be positive")
+	case c.UploadSlots < 0 || c.UnchokeInterval <= 0 || c.OptimisticInterval <= 0 || c.MaxUploadQueue <= 0:
+		return fmt.Errorf("swarm: choker settings must be positive")
+	case c.AnnounceInterval <= 0 || c.PeerRetryInterval <= 0 || c.RedialInterval <= 0 || c.StopTimeout <= 0:
+		return fmt.Errorf("swarm: announce and redial timers must be positive")
+	case c.MetadataTimeout <= 0 || c.MetadataRequests <= 0:
+		return fmt.Errorf("swarm: metadata timeout and requests must be positive")
+	case c.PEXInterval <= 0 || c.MaxPEXPerMessage <= 0 || c.MaxPEXPerPeer < 0:
+		return fmt.Errorf("swarm: PEX settings must be positive")
+	case c.HashWorkers <= 0:
+		return fmt.Errorf("swarm: HashWorkers must be positive")
+	}
+	return nil
 }

@@ -70,19 +70,37 @@ func hashWorker(ctx context.Context, store Storage, jobs <-chan hashJob, results
 	}
 }
 
+// startHashing starts the workers that verify and write pieces; storage is open.
+func (l *loop) startHashing() {
+	for range l.t.cfg.HashWorkers {
+		l.wg.Go(func() { hashWorker(l.ctx, l.t.store, l.jobs, l.results) })
+	}
+}
+
 // check verifies what storage already holds, so an interrupted download
 // resumes and a seeder proves its data; HashWorkers pieces at a time.
+// Pieces that trusted resume data lists as verified are not read.
 func (t *Torrent) check(ctx context.Context) error {
 	n := t.meta.NumPieces()
+	var todo []int
+	for i := range n {
+		if t.opt.Verified.Has(i) {
+			t.have.Set(i)
+			t.havePieces++
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	t.hashedOnStart = len(todo)
 	indexes := make(chan int)
 	verified := make(chan int)
 	var wg sync.WaitGroup
-	for range t.cfg.HashWorkers {
+	for range min(t.cfg.HashWorkers, len(todo)) {
 		wg.Go(func() {
 			buf := make([]byte, t.meta.PieceLength)
 			for i := range indexes {
 				size := t.meta.PieceSize(i)
-				if _, err := t.opt.Storage.ReadAt(buf[:size], int64(i)*t.meta.PieceLength); err != nil {
+				if _, err := t.store.ReadAt(buf[:size], int64(i)*t.meta.PieceLength); err != nil {
 					continue // not on disk yet
 				}
 				if sha1.Sum(buf[:size]) == t.meta.Pieces[i] {
@@ -93,7 +111,7 @@ func (t *Torrent) check(ctx context.Context) error {
 	}
 	go func() {
 		defer close(indexes)
-		for i := range n {
+		for _, i := range todo {
 			select {
 			case indexes <- i:
 			case <-ctx.Done():
@@ -112,6 +130,6 @@ func (t *Torrent) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t.log.Info("checked existing data", "pieces", t.havePieces, "of", n)
+	t.log.Info("checked existing data", "pieces", t.havePieces, "of", n, "hashed", len(todo))
 	return nil
 }

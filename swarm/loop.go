@@ -16,7 +16,6 @@ type loop struct {
 	t        *Torrent
 	ctx      context.Context
 	wg       *sync.WaitGroup
-	conns    chan *peer
 	dialFail chan string
 	msgs     chan peerMsg
 	jobs     chan hashJob
@@ -39,7 +38,9 @@ func (l *loop) run() error {
 	tick := time.NewTicker(t.cfg.Tick)
 	defer tick.Stop()
 	t.lastChoke = time.Now()
-	l.initPicker()
+	if t.meta != nil {
+		l.initPicker()
+	}
 	l.dialMore(time.Now())
 	for {
 		var jobs chan<- hashJob
@@ -50,7 +51,7 @@ func (l *loop) run() error {
 		select {
 		case <-l.ctx.Done():
 			return nil
-		case p := <-l.conns:
+		case p := <-t.conns:
 			l.addPeer(p)
 		case a := <-l.dialFail:
 			l.dialFailed(a)
@@ -58,7 +59,9 @@ func (l *loop) run() error {
 			t.addKnown(addrs)
 			l.dialMore(time.Now())
 		case pm := <-l.msgs:
-			l.handle(pm)
+			if err := l.handle(pm); err != nil {
+				return err
+			}
 		case jobs <- next:
 			l.hashQueue = l.hashQueue[1:]
 		case r := <-l.results:
@@ -100,18 +103,47 @@ func (l *loop) addPeer(p *peer) {
 	if c != nil {
 		c.connected, c.fails = true, 0
 	}
-	n := t.meta.NumPieces()
-	p.bf = peerwire.NewBitfield(n)
 	p.lastBlock = time.Now()
 	p.conn.AllocBlock = t.getBlock
 	t.peers[p] = struct{}{}
 	t.byID[p.id] = p
+	if p.extensions {
+		l.sendExtHandshake(p)
+	}
+	if p.dht && t.opt.DHTPort > 0 {
+		p.out.send(peerwire.PortMessage(uint16(t.opt.DHTPort)))
+	}
+	if t.meta != nil {
+		l.startPeer(p)
+	}
+	l.wg.Go(func() { readLoop(l.ctx, p, l.msgs, t.downLimit, &t.batchPool) })
+	l.wg.Go(func() { writeLoop(l.ctx, p, &t.uploaded, t.cfg.KeepAlive, t.upLimit, &t.readPool) })
+	t.log.Debug("peer connected", "addr", p.addr, "incoming", p.incoming, "extensions", p.extensions)
+}
+
+// startPeer begins the piece exchange with p once the metainfo is known:
+// its bitfield sized, what it announced before then applied, ours sent.
+func (l *loop) startPeer(p *peer) {
+	t := l.t
+	n := t.meta.NumPieces()
+	p.bf = peerwire.NewBitfield(n)
+	p.out.setStore(t.store)
 	if t.havePieces > 0 {
 		p.out.send(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: append([]byte(nil), t.have...)})
 	}
-	l.wg.Go(func() { readLoop(l.ctx, p, l.msgs, t.downLimit, &t.batchPool) })
-	l.wg.Go(func() { writeLoop(l.ctx, p, t.opt.Storage, &t.uploaded, t.cfg.KeepAlive, t.upLimit, &t.readPool) })
-	t.log.Debug("peer connected", "addr", p.addr, "incoming", p.incoming)
+	if p.early != nil {
+		early := p.early
+		p.early = nil
+		if early.bitfield != nil {
+			l.handleOne(p, peerwire.Message{ID: peerwire.BitfieldMsg, Payload: early.bitfield})
+		}
+		for _, i := range early.haves {
+			if p.closed {
+				return
+			}
+			l.handleOne(p, peerwire.Message{ID: peerwire.Have, Index: i})
+		}
+	}
 }
 
 // dropPeer closes p and gives back everything it held.
@@ -127,6 +159,7 @@ func (t *Torrent) dropPeer(p *peer, reason error) {
 		delete(t.byID, p.id)
 	}
 	t.release(p)
+	t.releaseMetadata(p)
 	for i := range t.avail {
 		if p.bf.Has(i) {
 			t.avail[i]--
@@ -161,7 +194,7 @@ func (l *loop) ban(p *peer, why string) {
 	t.badPeers++
 	t.log.Warn("dropping peer", "addr", p.addr, "reason", why)
 	t.dropPeer(p, errors.New(why))
-	l.fillAll()
+	l.afterDrop()
 }
 
 // release gives p's outstanding requests back to the pending set. A stalled
@@ -205,16 +238,18 @@ func (l *loop) dialMore(now time.Time) {
 		}
 		c.nextDial = now.Add(t.cfg.RedialInterval)
 		t.dialing++
-		l.wg.Go(func() { t.dial(l.ctx, addr, l.conns, l.dialFail) })
+		l.wg.Go(func() { t.dial(l.ctx, addr, l.dialFail) })
 	}
 }
 
 // handle applies a batch of messages from a peer, then tops up its pipeline
-// once for the whole batch.
-func (l *loop) handle(pm peerMsg) {
+// once for the whole batch. An error is fatal to the torrent: metadata
+// that verified but does not describe a torrent.
+func (l *loop) handle(pm peerMsg) error {
 	t, p := l.t, pm.p
+	var err error
 	for i, m := range pm.ms {
-		if p.closed {
+		if p.closed || err != nil {
 			for _, m := range pm.ms[i:] {
 				if m.ID == peerwire.Piece {
 					t.putBlock(m.Block)
@@ -222,28 +257,49 @@ func (l *loop) handle(pm peerMsg) {
 			}
 			break
 		}
-		l.handleOne(p, m)
+		err = l.handleOne(p, m)
 	}
 	clear(pm.ms)
 	ms := pm.ms[:0]
 	t.batchPool.Put(&ms)
-	if p.closed {
-		return
+	if err != nil || p.closed {
+		return err
 	}
 	if pm.err != nil {
 		t.dropPeer(p, pm.err)
-		l.fillAll()
-		return
+		l.afterDrop()
+		return nil
 	}
 	if p.wantFill {
 		p.wantFill = false
 		l.fill(p)
 	}
+	return nil
+}
+
+// afterDrop gives a dropped peer's work to the others.
+func (l *loop) afterDrop() {
+	if l.t.meta == nil {
+		l.requestMetadata(time.Now())
+		return
+	}
+	l.fillAll()
 }
 
 // handleOne applies one message from p.
-func (l *loop) handleOne(p *peer, m peerwire.Message) {
+func (l *loop) handleOne(p *peer, m peerwire.Message) error {
 	t := l.t
+	switch m.ID {
+	case peerwire.Extended:
+		return l.handleExtended(p, m.Payload)
+	case peerwire.Port:
+		l.handlePort(p, m.Payload)
+		return nil
+	}
+	if t.meta == nil {
+		l.handleEarly(p, m)
+		return nil
+	}
 	n := t.meta.NumPieces()
 	switch m.ID {
 	case peerwire.KeepAlive:
@@ -266,7 +322,7 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) {
 	case peerwire.Have:
 		if int(m.Index) >= n {
 			l.ban(p, "have for a piece outside the torrent")
-			return
+			return nil
 		}
 		i := int(m.Index)
 		if !p.bf.Has(i) {
@@ -282,7 +338,7 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) {
 		bf, err := peerwire.ParseBitfield(m.Payload, n)
 		if err != nil {
 			l.ban(p, "malformed bitfield")
-			return
+			return nil
 		}
 		for i := range n {
 			if bf.Has(i) && !p.bf.Has(i) {
@@ -300,8 +356,9 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) {
 	case peerwire.Cancel:
 		p.out.cancelUpload(m.Index, m.Begin, m.Length)
 	default:
-		// Extensions we did not negotiate (DHT port and the like): ignore.
+		// Extensions we did not negotiate: ignore.
 	}
+	return nil
 }
 
 func (l *loop) handleRequest(p *peer, m peerwire.Message) {
@@ -483,6 +540,10 @@ func (l *loop) updateInterest(p *peer) {
 func (l *loop) tick(now time.Time) {
 	t := l.t
 	secs := t.cfg.Tick.Seconds()
+	if t.meta == nil {
+		l.requestMetadata(now)
+	}
+	l.sendPEX(now)
 	for p := range t.peers {
 		p.downRate = smooth(p.downRate, p.downloaded-p.lastDown, secs)
 		p.lastDown = p.downloaded
@@ -499,9 +560,11 @@ func (l *loop) tick(now time.Time) {
 			p.lastBlock = now
 			l.fillAll()
 		}
-		l.updateInterest(p)
-		if !p.peerChoking && len(p.outstanding) == 0 {
-			l.fill(p)
+		if t.meta != nil {
+			l.updateInterest(p)
+			if !p.peerChoking && len(p.outstanding) == 0 {
+				l.fill(p)
+			}
 		}
 	}
 	up := t.uploaded.Load()
@@ -515,7 +578,7 @@ func (l *loop) tick(now time.Time) {
 				"active", len(t.active), "order", len(t.order), "hashq", len(l.hashQueue), "mem", t.memUsed)
 		}
 	}
-	if now.Sub(t.lastChoke) >= t.cfg.UnchokeInterval {
+	if t.meta != nil && now.Sub(t.lastChoke) >= t.cfg.UnchokeInterval {
 		l.rechoke(now)
 	}
 	l.dialMore(now)
@@ -570,7 +633,7 @@ func (l *loop) fill(p *peer) {
 }
 
 func (l *loop) canRequest(p *peer) bool {
-	return !p.closed && !p.peerChoking && p.amInterested && !l.t.isComplete()
+	return !p.closed && !p.peerChoking && p.amInterested && l.t.meta != nil && !l.t.isComplete()
 }
 
 // pipeline is how many requests p should have outstanding: enough for
@@ -580,7 +643,13 @@ func (l *loop) pipeline(p *peer) int {
 	if p.snubbed {
 		return 2
 	}
-	return min(max(p.window, cfg.MinPipeline), cfg.MaxPipeline)
+	depth := min(max(p.window, cfg.MinPipeline), cfg.MaxPipeline)
+	if p.reqq > 0 {
+		// More than the peer said it queues would be dropped (libtorrent
+		// drops them), or taken for a storm.
+		depth = min(depth, p.reqq)
+	}
+	return depth
 }
 
 // requestOne sends p one more request; false when there is nothing to ask it.

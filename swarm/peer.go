@@ -29,6 +29,15 @@ type peer struct {
 	out      *outbox
 	closed   bool
 
+	extensions bool // the handshake offered BEP 10
+	dht        bool // the handshake offered BEP 5's port message
+	ext        *extState
+	// early holds what p announced before the metainfo was known.
+	early *earlyAnnounce
+	reqq  int // requests p queues (its extension handshake), 0 if unknown
+	md    peerMetadata
+	pex   peerPEX
+
 	bf      peerwire.Bitfield
 	numHave int
 
@@ -53,6 +62,7 @@ type peer struct {
 	uploaded    atomic.Int64 // payload bytes sent, written by the writer
 	badPieces   int
 	unsolicited int
+	abuse       int // protocol breaches that prove no lie (see maxAbuse)
 	late        int // blocks we asked for, then cancelled or gave up on
 
 	wantFill bool // a message of the current batch made room for requests
@@ -69,8 +79,17 @@ type outbox struct {
 	mu      sync.Mutex
 	msgs    []peerwire.Message
 	uploads []upload
+	store   io.ReaderAt // where uploads are read from; set before any is queued
 	closed  bool
 	wake    chan struct{}
+}
+
+// setStore gives the writer the storage to serve uploads from: known only
+// once the metainfo is.
+func (o *outbox) setStore(s io.ReaderAt) {
+	o.mu.Lock()
+	o.store = s
+	o.mu.Unlock()
 }
 
 func newOutbox() *outbox { return &outbox{wake: make(chan struct{}, 1)} }
@@ -145,8 +164,9 @@ func (o *outbox) takeMsgs(msgs []peerwire.Message) ([]peerwire.Message, bool) {
 }
 
 // takeRun removes the first queued request and those right after it that
-// continue it on disk, up to maxBytes in all, so one read serves them.
-func (o *outbox) takeRun(run []upload, maxBytes int) []upload {
+// continue it on disk, up to maxBytes in all, so one read serves them; it
+// returns the storage to read them from too.
+func (o *outbox) takeRun(run []upload, maxBytes int) ([]upload, io.ReaderAt) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	run = run[:0]
@@ -159,7 +179,7 @@ func (o *outbox) takeRun(run []upload, maxBytes int) []upload {
 		size += int(u.length)
 	}
 	o.uploads = append(o.uploads[:0], o.uploads[len(run):]...)
-	return run
+	return run, o.store
 }
 
 // peerMsg is what a reader goroutine sends to the loop: the messages that
@@ -237,9 +257,9 @@ type diskRead struct {
 	dropped bool // a choke came after it was queued: not to be sent
 }
 
-// writeLoop sends what the loop queues, reading requested blocks from store;
-// bufs holds maxRead-byte buffers.
-func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic.Int64, keepAlive time.Duration, limit *rate.Limiter, bufs *sync.Pool) {
+// writeLoop sends what the loop queues, reading requested blocks from the
+// outbox's storage; bufs holds maxRead-byte buffers.
+func writeLoop(ctx context.Context, p *peer, uploaded *atomic.Int64, keepAlive time.Duration, limit *rate.Limiter, bufs *sync.Pool) {
 	var reads sync.WaitGroup
 	defer reads.Wait() // no read outlives the writer
 	defer p.conn.Close()
@@ -272,7 +292,7 @@ func writeLoop(ctx context.Context, p *peer, store io.ReaderAt, uploaded *atomic
 			idle.Reset(keepAlive)
 		}
 		for len(pending) < readDepth {
-			run := p.out.takeRun(nil, maxRead)
+			run, store := p.out.takeRun(nil, maxRead)
 			if len(run) == 0 {
 				break
 			}

@@ -35,7 +35,7 @@ func TestTakeRunCoalescesAdjacentRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := newOutbox()
 			o.uploads = append(o.uploads, tt.queued...)
-			run := o.takeRun(nil, tt.maxBytes)
+			run, _ := o.takeRun(nil, tt.maxBytes)
 			if len(run) != tt.want {
 				t.Fatalf("run of %d, want %d", len(run), tt.want)
 			}
@@ -141,12 +141,13 @@ func TestChokeDropsBlocksAlreadyBeingRead(t *testing.T) {
 	ours, theirs := net.Pipe()
 	defer theirs.Close()
 	p := &peer{conn: peerwire.NewConn(ours, peerwire.DefaultConnConfig(m.NumPieces())), out: newOutbox()}
+	p.out.setStore(store)
 	ctx, cancel := context.WithCancel(context.Background())
 	var uploaded atomic.Int64
 	var pool sync.Pool
 	pool.New = func() any { b := make([]byte, maxRead); return &b }
 	var wg sync.WaitGroup
-	wg.Go(func() { writeLoop(ctx, p, store, &uploaded, time.Minute, nil, &pool) })
+	wg.Go(func() { writeLoop(ctx, p, &uploaded, time.Minute, nil, &pool) })
 	defer func() { cancel(); wg.Wait() }()
 
 	block := func(piece int) upload {

@@ -26,6 +26,9 @@ type Announce struct {
 	Downloaded int64
 	Left       int64
 	Event      Event
+	// Private is set for a BEP 27 private torrent: only its trackers may
+	// be told about it, never the overlay, the DHT or PEX.
+	Private bool
 }
 
 // PeerSource finds peers for a torrent: the overlay, a tracker, or a chain of

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,9 +28,35 @@ type Storage interface {
 
 // Options are the parts of a session that are not tunables.
 type Options struct {
-	Meta    *torrent.MetaInfo
+	// Meta is the torrent's metainfo. Nil means it is fetched from peers
+	// (BEP 9) for InfoHash, as for a magnet link.
+	Meta *torrent.MetaInfo
+	// InfoHash names the torrent when Meta is nil.
+	InfoHash [20]byte
+	// Name is shown until the metadata is known (a magnet's dn).
+	Name string
+	// Storage holds the data when Meta is given; the caller owns it.
 	Storage Storage
-	PeerID  [20]byte
+	// OpenStorage, used when Storage is nil, opens the storage once the
+	// metadata is known. The torrent closes what it opened (if it is an
+	// io.Closer) when Run ends.
+	OpenStorage func(*torrent.MetaInfo) (Storage, error)
+	// GotMetadata, if set, is called on the torrent's goroutine with
+	// metadata fetched from peers, before storage is opened: the place to
+	// save it so a restart needs no peers. It must not block for long.
+	GotMetadata func(*torrent.MetaInfo)
+	// Verified, if set, lists pieces known good from trusted resume data:
+	// the start-up check does not hash them again.
+	Verified peerwire.Bitfield
+	// DHTPort, when non-zero, is the UDP port of our DHT node: the
+	// handshake says so and peers that run one get a port message.
+	DHTPort int
+	// DHTNode, if set, hears of every peer's DHT node (BEP 5 port
+	// message). Called on the torrent's goroutine; it must not block.
+	DHTNode func(netip.AddrPort)
+	// ClientName is the v of our extension handshake.
+	ClientName string
+	PeerID     [20]byte
 	// Listener, if set, accepts incoming peers; the torrent closes it when Run ends.
 	Listener net.Listener
 	// Port is the peer-wire port given to peer sources.
@@ -46,6 +73,7 @@ type State string
 
 // States of a session, as /status reports them.
 const (
+	StateMetadata    State = "fetching metadata"
 	StateChecking    State = "checking"
 	StateDownloading State = "downloading"
 	StateSeeding     State = "seeding"
@@ -54,8 +82,10 @@ const (
 
 // Stats is a snapshot of a session.
 type Stats struct {
-	State      State
-	Size       int64
+	State State
+	// Name is the torrent's name, or the magnet's until the metadata is known.
+	Name       string
+	Size       int64 // 0 until the metadata is known
 	Done       int64 // verified bytes
 	Downloaded int64 // payload bytes received this run
 	Uploaded   int64 // payload bytes sent this run
@@ -66,49 +96,73 @@ type Stats struct {
 	HavePieces int
 	Wasted     int64 // bytes of pieces that failed the hash check
 	BadPeers   int   // peers dropped for bad data or protocol abuse
+	// MetadataPieces and MetadataHave count BEP 9 pieces while fetching
+	// the metadata; both 0 when it was known from the start.
+	MetadataPieces, MetadataHave int
+	// MetadataPeers counts the peers whose pieces made up the metadata that
+	// verified (0 when it was known from the start).
+	MetadataPeers int
+	// PEXPeers counts addresses learned from peer exchange.
+	PEXPeers int
+	// Hashed counts the pieces the start-up check read and hashed: what
+	// resume data did not vouch for.
+	Hashed int
 }
 
 // Torrent is one session. Create it with New and drive it with Run.
 type Torrent struct {
-	cfg   Config
-	opt   Options
-	meta  *torrent.MetaInfo
-	log   *slog.Logger
-	stats atomic.Pointer[Stats]
-	done  chan struct{}
+	cfg      Config
+	opt      Options
+	infoHash [20]byte
+	log      *slog.Logger
+	stats    atomic.Pointer[Stats]
+	metaSet  atomic.Pointer[torrent.MetaInfo] // meta, for other goroutines
+	done     chan struct{}
+	stopped  chan struct{} // closed when Run returns
 
 	addrs chan []string
+	conns chan *peer // handshaken peers, dialed or accepted
 
 	// Everything below is owned by the loop goroutine.
-	peers      map[*peer]struct{}
-	byID       map[[20]byte]*peer
-	known      map[string]*candidate
-	banned     map[string]bool
-	dialing    int
-	have       peerwire.Bitfield
-	havePieces int
-	avail      []int
-	active     map[int]*pieceDL
-	started    peerwire.Bitfield // the keys of active, for the picker's scan
-	order      []*pieceDL        // active pieces, oldest first
-	memUsed    int64
-	failed     map[int]*failedPiece
-	downloaded int64
-	uploaded   atomic.Int64
-	wasted     int64
-	badPeers   int
-	downRate   float64
-	upRate     float64
-	lastDown   int64
-	lastUp     int64
-	state      State
-	lastChoke  time.Time
-	lastOpt    time.Time
-	blockPool  sync.Pool
-	batchPool  sync.Pool     // *[]peerwire.Message for reader batches
-	readPool   sync.Pool     // *[]byte of maxRead bytes for writers' storage reads
-	upLimit    *rate.Limiter // nil: no limit
-	downLimit  *rate.Limiter
+	meta  *torrent.MetaInfo // nil until the metadata is known
+	store Storage           // nil until then; writers get it through their outbox
+	md    *metadataDL       // the BEP 9 download; nil once done
+	// ownStore is set when the torrent opened store and must close it.
+	ownStore bool
+	pexPeers int
+	// metadataPeers counts who supplied the metadata that verified.
+	metadataPeers int
+	// hashedOnStart counts the pieces the start-up check read and hashed.
+	hashedOnStart int
+	peers         map[*peer]struct{}
+	byID          map[[20]byte]*peer
+	known         map[string]*candidate
+	banned        map[string]bool
+	dialing       int
+	have          peerwire.Bitfield
+	havePieces    int
+	avail         []int
+	active        map[int]*pieceDL
+	started       peerwire.Bitfield // the keys of active, for the picker's scan
+	order         []*pieceDL        // active pieces, oldest first
+	memUsed       int64
+	failed        map[int]*failedPiece
+	downloaded    int64
+	uploaded      atomic.Int64
+	wasted        int64
+	badPeers      int
+	downRate      float64
+	upRate        float64
+	lastDown      int64
+	lastUp        int64
+	state         State
+	lastChoke     time.Time
+	lastOpt       time.Time
+	blockPool     sync.Pool
+	batchPool     sync.Pool     // *[]peerwire.Message for reader batches
+	readPool      sync.Pool     // *[]byte of maxRead bytes for writers' storage reads
+	upLimit       *rate.Limiter // nil: no limit
+	downLimit     *rate.Limiter
 }
 
 type candidate struct {
@@ -120,33 +174,48 @@ type candidate struct {
 
 // New prepares a session; nothing runs until Run.
 func New(cfg Config, opt Options) (*Torrent, error) {
-	m := opt.Meta
-	if m == nil || opt.Storage == nil {
-		return nil, errors.New("swarm: metainfo and storage are required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if m.PieceLength <= 0 || m.PieceLength > 1<<30 {
+	m := opt.Meta
+	switch {
+	case m == nil && opt.InfoHash == [20]byte{}:
+		return nil, errors.New("swarm: metainfo or an info hash is required")
+	case m != nil && opt.Storage == nil && opt.OpenStorage == nil:
+		return nil, errors.New("swarm: storage is required")
+	case m == nil && opt.OpenStorage == nil:
+		return nil, errors.New("swarm: a torrent without metainfo needs OpenStorage")
+	case m != nil && (m.PieceLength <= 0 || m.PieceLength > 1<<30):
 		return nil, fmt.Errorf("swarm: piece length %d out of range", m.PieceLength)
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opt.ClientName == "" {
+		opt.ClientName = "btclient"
+	}
 	t := &Torrent{
-		cfg:     cfg,
-		opt:     opt,
-		meta:    m,
-		log:     opt.Logger,
-		done:    make(chan struct{}),
-		addrs:   make(chan []string, 16),
-		peers:   make(map[*peer]struct{}),
-		byID:    make(map[[20]byte]*peer),
-		known:   make(map[string]*candidate),
-		banned:  make(map[string]bool),
-		have:    peerwire.NewBitfield(m.NumPieces()),
-		avail:   make([]int, m.NumPieces()),
-		active:  make(map[int]*pieceDL),
-		started: peerwire.NewBitfield(m.NumPieces()),
-		failed:  make(map[int]*failedPiece),
-		state:   StateChecking,
+		cfg:      cfg,
+		opt:      opt,
+		infoHash: opt.InfoHash,
+		log:      opt.Logger,
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		addrs:    make(chan []string, 16),
+		conns:    make(chan *peer),
+		peers:    make(map[*peer]struct{}),
+		byID:     make(map[[20]byte]*peer),
+		known:    make(map[string]*candidate),
+		banned:   make(map[string]bool),
+		active:   make(map[int]*pieceDL),
+		failed:   make(map[int]*failedPiece),
+		state:    StateMetadata,
+		store:    opt.Storage,
+	}
+	if m != nil {
+		t.infoHash = m.InfoHash
+		t.setMeta(m)
+		t.state = StateChecking
 	}
 	t.upLimit = newLimiter(cfg.UploadRate)
 	t.downLimit = newLimiter(cfg.DownloadRate)
@@ -156,6 +225,22 @@ func New(cfg Config, opt Options) (*Torrent, error) {
 	t.publish()
 	return t, nil
 }
+
+// setMeta makes m the torrent's metainfo and sizes what depends on it.
+func (t *Torrent) setMeta(m *torrent.MetaInfo) {
+	t.meta = m
+	t.have = peerwire.NewBitfield(m.NumPieces())
+	t.avail = make([]int, m.NumPieces())
+	t.started = peerwire.NewBitfield(m.NumPieces())
+	t.metaSet.Store(m)
+}
+
+// InfoHash returns the torrent's info hash.
+func (t *Torrent) InfoHash() [20]byte { return t.infoHash }
+
+// Meta returns the metainfo, or nil while it is being fetched; safe to call
+// from any goroutine.
+func (t *Torrent) Meta() *torrent.MetaInfo { return t.metaSet.Load() }
 
 // Stats returns the latest snapshot; safe to call from any goroutine.
 func (t *Torrent) Stats() Stats { return *t.stats.Load() }
@@ -172,38 +257,42 @@ func (t *Torrent) AddPeers(addrs []string) {
 }
 
 // Run checks what is on disk, then downloads and seeds until ctx is done or
-// a fatal storage error occurs. It returns nil on a clean stop.
+// a fatal storage error occurs. Without metainfo it first fetches the
+// metadata from the peers it finds. It returns nil on a clean stop.
 func (t *Torrent) Run(ctx context.Context) error {
+	defer close(t.stopped)
 	if t.opt.Listener != nil {
 		defer t.opt.Listener.Close()
 	}
-	if err := t.check(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	defer t.closeStore()
+	if t.meta != nil {
+		if err := t.prepare(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
-		return err
 	}
-	t.state = StateDownloading
-	if t.havePieces == t.meta.NumPieces() {
-		t.complete()
-	}
-	t.publish()
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 
-	conns := make(chan *peer)
-	dialFail := make(chan string)
-	msgs := make(chan peerMsg, 256)
-	jobs := make(chan hashJob)
-	results := make(chan hashResult)
-	for range t.cfg.HashWorkers {
-		wg.Go(func() { hashWorker(ctx, t.opt.Storage, jobs, results) })
+	l := &loop{t: t, ctx: ctx, wg: &wg,
+		dialFail: make(chan string),
+		msgs:     make(chan peerMsg, 256),
+		jobs:     make(chan hashJob),
+		results:  make(chan hashResult),
+	}
+	if t.meta != nil {
+		l.startHashing()
+	} else {
+		t.md = newMetadataDL()
+		t.log.Info("fetching metadata from peers", "info_hash", fmt.Sprintf("%x", t.infoHash))
 	}
 	if t.opt.Listener != nil {
-		wg.Go(func() { t.acceptLoop(ctx, t.opt.Listener, conns) })
+		wg.Go(func() { t.acceptLoop(ctx, t.opt.Listener) })
 		go func() { <-ctx.Done(); t.opt.Listener.Close() }()
 	}
 	if t.opt.Source != nil {
@@ -211,7 +300,6 @@ func (t *Torrent) Run(ctx context.Context) error {
 	}
 	t.addKnown(t.opt.Peers)
 
-	l := loop{t: t, ctx: ctx, wg: &wg, conns: conns, dialFail: dialFail, msgs: msgs, jobs: jobs, results: results}
 	err := l.run()
 	t.state = StateStopping
 	t.publish()
@@ -221,22 +309,66 @@ func (t *Torrent) Run(ctx context.Context) error {
 	return err
 }
 
+// prepare opens the storage if the torrent opens its own and checks what it
+// holds; the metainfo is known.
+func (t *Torrent) prepare(ctx context.Context) error {
+	if t.store == nil {
+		st, err := t.opt.OpenStorage(t.meta)
+		if err != nil {
+			return fmt.Errorf("open storage: %w", err)
+		}
+		t.store, t.ownStore = st, true
+	}
+	t.state = StateChecking
+	t.publish()
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	t.state = StateDownloading
+	if t.havePieces == t.meta.NumPieces() {
+		t.complete()
+	}
+	t.publish()
+	return nil
+}
+
+func (t *Torrent) closeStore() {
+	if c, ok := t.store.(io.Closer); ok && t.ownStore {
+		if err := c.Close(); err != nil {
+			t.log.Warn("closing storage", "err", err)
+		}
+	}
+}
+
 // publish stores a fresh Stats snapshot.
 func (t *Torrent) publish() {
 	s := &Stats{
-		State:      t.state,
-		Size:       t.meta.TotalLength,
-		Downloaded: t.downloaded,
-		Uploaded:   t.uploaded.Load(),
-		DownRate:   t.downRate,
-		UpRate:     t.upRate,
-		Peers:      len(t.peers),
-		Pieces:     t.meta.NumPieces(),
-		HavePieces: t.havePieces,
-		Wasted:     t.wasted,
-		BadPeers:   t.badPeers,
+		State:         t.state,
+		Name:          t.opt.Name,
+		Downloaded:    t.downloaded,
+		Uploaded:      t.uploaded.Load(),
+		DownRate:      t.downRate,
+		UpRate:        t.upRate,
+		Peers:         len(t.peers),
+		HavePieces:    t.havePieces,
+		Wasted:        t.wasted,
+		BadPeers:      t.badPeers,
+		PEXPeers:      t.pexPeers,
+		Hashed:        t.hashedOnStart,
+		MetadataPeers: t.metadataPeers,
 	}
-	s.Done = t.doneBytes()
+	if t.meta != nil {
+		s.Name = t.meta.Name
+		s.Size = t.meta.TotalLength
+		s.Pieces = t.meta.NumPieces()
+		s.Done = t.doneBytes()
+	}
+	if s.Name == "" {
+		s.Name = fmt.Sprintf("%x", t.infoHash)
+	}
+	if md := t.md; md != nil && md.size > 0 {
+		s.MetadataPieces, s.MetadataHave = len(md.pieces), md.got
+	}
 	t.stats.Store(s)
 }
 
@@ -264,7 +396,7 @@ func (t *Torrent) complete() {
 	t.log.Info("download complete", "name", t.meta.Name, "bytes", t.meta.TotalLength)
 }
 
-func (t *Torrent) isComplete() bool { return t.havePieces == t.meta.NumPieces() }
+func (t *Torrent) isComplete() bool { return t.meta != nil && t.havePieces == t.meta.NumPieces() }
 
 // addKnown records addresses worth dialing.
 func (t *Torrent) addKnown(addrs []string) {
@@ -282,7 +414,7 @@ func (t *Torrent) addKnown(addrs []string) {
 // goroutine. At most MaxHandshakes may be half-open: a newcomer beyond that
 // closes the oldest, so a slowloris holding every slot cannot lock honest
 // peers out.
-func (t *Torrent) acceptLoop(ctx context.Context, ln net.Listener, conns chan<- *peer) {
+func (t *Torrent) acceptLoop(ctx context.Context, ln net.Listener) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var half halfOpen
@@ -313,7 +445,7 @@ func (t *Torrent) acceptLoop(ctx context.Context, ln net.Listener, conns chan<- 
 				return
 			}
 			select {
-			case conns <- p:
+			case t.conns <- p:
 			case <-ctx.Done():
 				nc.Close()
 			}
@@ -351,12 +483,11 @@ func (h *halfOpen) remove(nc net.Conn) {
 
 // handshake exchanges handshakes on nc; an outgoing side speaks first.
 func (t *Torrent) handshake(nc net.Conn, outgoing bool) (*peer, error) {
-	ours := peerwire.Handshake{InfoHash: t.meta.InfoHash, PeerID: t.opt.PeerID}
 	if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
 	if outgoing {
-		if err := peerwire.WriteHandshake(nc, ours); err != nil {
+		if err := peerwire.WriteHandshake(nc, t.ourHandshake()); err != nil {
 			return nil, err
 		}
 	}
@@ -364,23 +495,75 @@ func (t *Torrent) handshake(nc net.Conn, outgoing bool) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if theirs.InfoHash != t.meta.InfoHash {
+	if theirs.InfoHash != t.infoHash {
 		return nil, errors.New("swarm: handshake for another torrent")
 	}
-	if !outgoing {
-		if err := peerwire.WriteHandshake(nc, ours); err != nil {
-			return nil, err
-		}
+	if outgoing {
+		return t.newPeer(nc, theirs, true)
 	}
+	return t.accepted(nc, theirs)
+}
+
+// AddConn hands the torrent an incoming connection whose handshake, for this
+// torrent, the caller already read: how a listener shared by many torrents
+// routes peers by info hash. It answers with our handshake and queues the
+// peer for the torrent's loop. On an error the caller closes nc.
+func (t *Torrent) AddConn(ctx context.Context, nc net.Conn, theirs peerwire.Handshake) error {
+	if theirs.InfoHash != t.infoHash {
+		return errors.New("swarm: handshake for another torrent")
+	}
+	p, err := t.accepted(nc, theirs)
+	if err != nil {
+		return err
+	}
+	select {
+	case t.conns <- p:
+		return nil
+	case <-t.stopped:
+		return errors.New("swarm: torrent stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// accepted answers an incoming peer's handshake with ours.
+func (t *Torrent) accepted(nc net.Conn, theirs peerwire.Handshake) (*peer, error) {
+	if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
+		return nil, err
+	}
+	if err := peerwire.WriteHandshake(nc, t.ourHandshake()); err != nil {
+		return nil, err
+	}
+	return t.newPeer(nc, theirs, false)
+}
+
+func (t *Torrent) ourHandshake() peerwire.Handshake {
+	h := peerwire.Handshake{InfoHash: t.infoHash, PeerID: t.opt.PeerID}
+	h.SetExtensions()
+	if t.opt.DHTPort > 0 {
+		h.SetDHT()
+	}
+	return h
+}
+
+func (t *Torrent) newPeer(nc net.Conn, theirs peerwire.Handshake, outgoing bool) (*peer, error) {
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	cc := peerwire.DefaultConnConfig(t.meta.NumPieces())
+	// Before the metadata the piece count is unknown: the default bound
+	// still fits the bitfield of the largest info dictionary accepted.
+	numPieces := 0
+	if m := t.Meta(); m != nil {
+		numPieces = m.NumPieces()
+	}
+	cc := peerwire.DefaultConnConfig(numPieces)
 	cc.ReadTimeout = t.cfg.ReadTimeout
 	return &peer{
 		addr:        nc.RemoteAddr().String(),
 		id:          theirs.PeerID,
 		incoming:    !outgoing,
+		extensions:  theirs.SupportsExtensions(),
+		dht:         theirs.SupportsDHT(),
 		conn:        peerwire.NewConn(nc, cc),
 		out:         newOutbox(),
 		amChoking:   true,
@@ -390,7 +573,7 @@ func (t *Torrent) handshake(nc net.Conn, outgoing bool) (*peer, error) {
 }
 
 // dial connects to addr and hands the peer to the loop.
-func (t *Torrent) dial(ctx context.Context, addr string, conns chan<- *peer, fail chan<- string) {
+func (t *Torrent) dial(ctx context.Context, addr string, fail chan<- string) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var p *peer
@@ -409,7 +592,7 @@ func (t *Torrent) dial(ctx context.Context, addr string, conns chan<- *peer, fai
 	}
 	p.addr = addr
 	select {
-	case conns <- p:
+	case t.conns <- p:
 	case <-ctx.Done():
 		nc.Close()
 	}
@@ -419,7 +602,7 @@ func (t *Torrent) dial(ctx context.Context, addr string, conns chan<- *peer, fai
 func (t *Torrent) announceLoop(ctx context.Context) {
 	ev := EventStarted
 	completed := t.done
-	if t.isComplete() {
+	if t.Stats().State == StateSeeding {
 		completed = nil // a seeder from the start announces started with left 0
 	}
 	timer := time.NewTimer(0)
@@ -460,14 +643,21 @@ func (t *Torrent) announceLoop(ctx context.Context) {
 
 func (t *Torrent) announce(ev Event) Announce {
 	s := t.Stats()
+	left := s.Size - s.Done
+	if s.State == StateMetadata {
+		// The size is unknown, and 0 would claim we seed; libtorrent
+		// reports one block in the same place.
+		left = 16 << 10
+	}
 	return Announce{
-		InfoHash:   t.meta.InfoHash,
+		InfoHash:   t.infoHash,
 		PeerID:     t.opt.PeerID,
 		Port:       t.opt.Port,
 		Uploaded:   s.Uploaded,
 		Downloaded: s.Downloaded,
-		Left:       s.Size - s.Done,
+		Left:       left,
 		Event:      ev,
+		Private:    t.Meta() != nil && t.Meta().Private,
 	}
 }
 
