@@ -58,16 +58,8 @@ type Config struct {
 	// request storm past it gets the peer dropped.
 	MaxUploadQueue int
 
-	// AnnounceInterval is how often the peer source hears from us; while the
-	// download lacks peers it is asked every PeerRetryInterval instead.
-	AnnounceInterval, PeerRetryInterval time.Duration
-	// WantPeers: below this many connected peers, a downloading torrent asks
-	// its source for more.
-	WantPeers int
 	// RedialInterval is the base backoff before a failed address is dialed again.
 	RedialInterval time.Duration
-	// StopTimeout bounds the final `stopped` announce.
-	StopTimeout time.Duration
 
 	// UploadRate and DownloadRate cap payload bytes per second over all
 	// peers; 0 means no limit.
@@ -116,11 +108,7 @@ func DefaultConfig() Config {
 		UnchokeInterval:    10 * time.Second,
 		OptimisticInterval: 30 * time.Second,
 		MaxUploadQueue:     2048,
-		AnnounceInterval:   30 * time.Second,
-		PeerRetryInterval:  2 * time.Second,
-		WantPeers:          8,
 		RedialInterval:     2 * time.Second,
-		StopTimeout:        2 * time.Second,
 		MetadataTimeout:    10 * time.Second,
 		MetadataRequests:   2,
 		PEXInterval:        time.Minute,
@@ -147,8 +135,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("swarm: MaxPieceMemory, StallTimeout and Tick must be positive")
 	case c.UploadSlots < 0 || c.UnchokeInterval <= 0 || c.OptimisticInterval <= 0 || c.MaxUploadQueue <= 0:
 		return fmt.Errorf("swarm: choker settings must be positive")
-	case c.AnnounceInterval <= 0 || c.PeerRetryInterval <= 0 || c.RedialInterval <= 0 || c.StopTimeout <= 0:
-		return fmt.Errorf("swarm: announce and redial timers must be positive")
+	case c.RedialInterval <= 0:
+		return fmt.Errorf("swarm: RedialInterval must be positive")
 	case c.MetadataTimeout <= 0 || c.MetadataRequests <= 0:
 		return fmt.Errorf("swarm: metadata timeout and requests must be positive")
 	case c.PEXInterval <= 0 || c.MaxPEXPerMessage <= 0 || c.MaxPEXPerPeer < 0:

@@ -182,7 +182,7 @@ func TestLateBlocksAfterAStallAreNotHeldAgainstThePeer(t *testing.T) {
 		}
 	}
 	time.Sleep(2 * cfg.StallTimeout) // stalled: the leecher takes its requests back
-	leech.AddPeers([]string{seed})
+	leech.AddPeers("test", []string{seed})
 	waitDone(t, leech, 10*time.Second)
 
 	for _, r := range asked {

@@ -55,8 +55,8 @@ func (l *loop) run() error {
 			l.addPeer(p)
 		case a := <-l.dialFail:
 			l.dialFailed(a)
-		case addrs := <-t.addrs:
-			t.addKnown(addrs)
+		case b := <-t.addrs:
+			t.addKnown(b.origin, b.addrs)
 			l.dialMore(time.Now())
 		case pm := <-l.msgs:
 			if err := l.handle(pm); err != nil {
@@ -116,8 +116,10 @@ func (l *loop) addPeer(p *peer) {
 	if t.meta != nil {
 		l.startPeer(p)
 	}
-	l.wg.Go(func() { readLoop(l.ctx, p, l.msgs, t.downLimit, &t.batchPool) })
-	l.wg.Go(func() { writeLoop(l.ctx, p, &t.uploaded, t.cfg.KeepAlive, t.upLimit, &t.readPool) })
+	l.wg.Go(func() { readLoop(l.ctx, p, l.msgs, limits{t.down, t.opt.SessionDownload}, &t.batchPool) })
+	l.wg.Go(func() {
+		writeLoop(l.ctx, p, &t.uploaded, t.cfg.KeepAlive, limits{t.up, t.opt.SessionUpload}, &t.readPool)
+	})
 	t.log.Debug("peer connected", "addr", p.addr, "incoming", p.incoming, "extensions", p.extensions)
 }
 

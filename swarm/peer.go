@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"btclient/peerwire"
 )
 
@@ -196,7 +194,7 @@ const maxBatch = 64
 
 // readLoop reads messages until the connection fails and hands them to the
 // loop in batches; batches come from and go back to pool.
-func readLoop(ctx context.Context, p *peer, msgs chan<- peerMsg, limit *rate.Limiter, pool *sync.Pool) {
+func readLoop(ctx context.Context, p *peer, msgs chan<- peerMsg, limit limits, pool *sync.Pool) {
 	for {
 		batch := (*pool.Get().(*[]peerwire.Message))[:0]
 		var err error
@@ -205,9 +203,9 @@ func readLoop(ctx context.Context, p *peer, msgs chan<- peerMsg, limit *rate.Lim
 			if m, err = p.conn.ReadMessage(); err != nil {
 				break
 			}
-			if m.ID == peerwire.Piece && limit != nil {
+			if m.ID == peerwire.Piece && limit.active() {
 				// Not reading is how a download limit pushes back on the sender.
-				if err = limit.WaitN(ctx, len(m.Block)); err != nil {
+				if err = limit.wait(ctx, len(m.Block)); err != nil {
 					break
 				}
 			}
@@ -225,18 +223,6 @@ func readLoop(ctx context.Context, p *peer, msgs chan<- peerMsg, limit *rate.Lim
 			return
 		}
 	}
-}
-
-// waitBytes takes n tokens from limit, in bursts it can grant.
-func waitBytes(ctx context.Context, limit *rate.Limiter, n int) error {
-	for n > 0 {
-		k := min(n, limit.Burst())
-		if err := limit.WaitN(ctx, k); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
 }
 
 // A writer keeps up to readDepth storage reads of at most maxRead bytes in
@@ -259,7 +245,7 @@ type diskRead struct {
 
 // writeLoop sends what the loop queues, reading requested blocks from the
 // outbox's storage; bufs holds maxRead-byte buffers.
-func writeLoop(ctx context.Context, p *peer, uploaded *atomic.Int64, keepAlive time.Duration, limit *rate.Limiter, bufs *sync.Pool) {
+func writeLoop(ctx context.Context, p *peer, uploaded *atomic.Int64, keepAlive time.Duration, limit limits, bufs *sync.Pool) {
 	var reads sync.WaitGroup
 	defer reads.Wait() // no read outlives the writer
 	defer p.conn.Close()
@@ -356,12 +342,12 @@ func writeLoop(ctx context.Context, p *peer, uploaded *atomic.Int64, keepAlive t
 // sendRun sends the blocks r read: in one writev, or, under an upload cap,
 // block by block so the upload stays a steady stream rather than bursts with
 // long gaps.
-func sendRun(ctx context.Context, p *peer, r *diskRead, blocks []peerwire.PieceBlock, uploaded *atomic.Int64, limit *rate.Limiter) ([]peerwire.PieceBlock, error) {
+func sendRun(ctx context.Context, p *peer, r *diskRead, blocks []peerwire.PieceBlock, uploaded *atomic.Int64, limit limits) ([]peerwire.PieceBlock, error) {
 	if err := p.conn.SetWriteDeadline(); err != nil {
 		return blocks, err
 	}
 	off := 0
-	if limit == nil {
+	if !limit.active() {
 		blocks = blocks[:0]
 		for _, u := range r.run {
 			blocks = append(blocks, peerwire.PieceBlock{Index: u.index, Begin: u.begin, Data: (*r.buf)[off : off+int(u.length)]})
@@ -380,7 +366,7 @@ func sendRun(ctx context.Context, p *peer, r *diskRead, blocks []peerwire.PieceB
 		if err := p.conn.Flush(); err != nil {
 			return blocks, err
 		}
-		if err := waitBytes(ctx, limit, len(b)); err != nil {
+		if err := limit.wait(ctx, len(b)); err != nil {
 			return blocks, err
 		}
 		if err := p.conn.SetWriteDeadline(); err != nil {

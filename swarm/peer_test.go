@@ -147,7 +147,7 @@ func TestChokeDropsBlocksAlreadyBeingRead(t *testing.T) {
 	var pool sync.Pool
 	pool.New = func() any { b := make([]byte, maxRead); return &b }
 	var wg sync.WaitGroup
-	wg.Go(func() { writeLoop(ctx, p, &uploaded, time.Minute, nil, &pool) })
+	wg.Go(func() { writeLoop(ctx, p, &uploaded, time.Minute, limits{}, &pool) })
 	defer func() { cancel(); wg.Wait() }()
 
 	block := func(piece int) upload {

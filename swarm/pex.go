@@ -142,8 +142,6 @@ func (l *loop) handlePEX(p *peer, body []byte) {
 	if len(addrs) == 0 {
 		return
 	}
-	before := len(t.known)
-	t.addKnown(addrs)
-	t.pexPeers += len(t.known) - before
+	t.addKnown("pex", addrs)
 	l.dialMore(now)
 }

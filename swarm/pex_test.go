@@ -24,7 +24,7 @@ func TestPeerExchangeFindsTheSeeder(t *testing.T) {
 	if string(store.data) != string(data) {
 		t.Fatal("data differs")
 	}
-	if got := c.Stats().PEXPeers; got < 1 {
+	if got := c.Stats().Learned["pex"]; got < 1 {
 		t.Fatalf("C learned %d peers from PEX, want A", got)
 	}
 	if up := a.Stats().Uploaded; up < 3<<20 {
@@ -66,7 +66,7 @@ func TestPEXFloodIsCapped(t *testing.T) {
 	tr, _ := session(t, cfg, m, store, flood, seed)
 	waitDone(t, tr, 30*time.Second)
 	time.Sleep(200 * time.Millisecond)
-	if got := tr.Stats().PEXPeers; got > cfg.MaxPEXPerMessage {
+	if got := tr.Stats().Learned["pex"]; got > cfg.MaxPEXPerMessage {
 		t.Fatalf("took %d peers from one flooding peer, want at most %d", got, cfg.MaxPEXPerMessage)
 	}
 	if string(store.data) != string(data) {

@@ -274,14 +274,14 @@ func TestDialsMoreThanMaxDialsPeers(t *testing.T) {
 	lcfg.MaxDials = 2
 	leech, _ := session(t, lcfg, m, newMemStorage(len(data), nil))
 	deadline := time.Now().Add(10 * time.Second)
-	leech.AddPeers(addrs[:2])
+	leech.AddPeers("test", addrs[:2])
 	for leech.Stats().Peers < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("first peers never connected")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	leech.AddPeers(addrs[2:])
+	leech.AddPeers("test", addrs[2:])
 	for leech.Stats().Peers < 5 {
 		if time.Now().After(deadline) {
 			t.Fatalf("connected to %d of 5 peers: finished dials were never counted out", leech.Stats().Peers)

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"btclient/peerwire"
 	"btclient/torrent"
@@ -54,16 +54,17 @@ type Options struct {
 	// DHTNode, if set, hears of every peer's DHT node (BEP 5 port
 	// message). Called on the torrent's goroutine; it must not block.
 	DHTNode func(netip.AddrPort)
+	// SessionUpload and SessionDownload, if set, are caps shared with the
+	// other torrents of a session, obeyed beside this torrent's own.
+	SessionUpload, SessionDownload *Limiter
 	// ClientName is the v of our extension handshake.
 	ClientName string
 	PeerID     [20]byte
 	// Listener, if set, accepts incoming peers; the torrent closes it when Run ends.
 	Listener net.Listener
-	// Port is the peer-wire port given to peer sources.
+	// Port is our peer-wire port, told to peers in the extension handshake.
 	Port int
-	// Source is asked for peers; nil means only Peers and AddPeers.
-	Source PeerSource
-	// Peers are dialed at start.
+	// Peers are dialed at start (origin "direct").
 	Peers  []string
 	Logger *slog.Logger
 }
@@ -102,11 +103,15 @@ type Stats struct {
 	// MetadataPeers counts the peers whose pieces made up the metadata that
 	// verified (0 when it was known from the start).
 	MetadataPeers int
-	// PEXPeers counts addresses learned from peer exchange.
-	PEXPeers int
+	// Learned counts the peer addresses learned from each origin ("pex",
+	// "direct", and the names AddPeers was given).
+	Learned map[string]int
 	// Hashed counts the pieces the start-up check read and hashed: what
 	// resume data did not vouch for.
 	Hashed int
+	// Checked is set once the start-up check is over: from then on the
+	// verified pieces are all there are on disk.
+	Checked bool
 }
 
 // Torrent is one session. Create it with New and drive it with Run.
@@ -116,11 +121,12 @@ type Torrent struct {
 	infoHash [20]byte
 	log      *slog.Logger
 	stats    atomic.Pointer[Stats]
-	metaSet  atomic.Pointer[torrent.MetaInfo] // meta, for other goroutines
+	metaSet  atomic.Pointer[torrent.MetaInfo]  // meta, for other goroutines
+	haveSet  atomic.Pointer[peerwire.Bitfield] // a copy of have, for other goroutines
 	done     chan struct{}
 	stopped  chan struct{} // closed when Run returns
 
-	addrs chan []string
+	addrs chan peerBatch
 	conns chan *peer // handshaken peers, dialed or accepted
 
 	// Everything below is owned by the loop goroutine.
@@ -129,11 +135,13 @@ type Torrent struct {
 	md    *metadataDL       // the BEP 9 download; nil once done
 	// ownStore is set when the torrent opened store and must close it.
 	ownStore bool
-	pexPeers int
+	// learned counts the addresses learned from each origin.
+	learned map[string]int
 	// metadataPeers counts who supplied the metadata that verified.
 	metadataPeers int
 	// hashedOnStart counts the pieces the start-up check read and hashed.
 	hashedOnStart int
+	checked       bool // the start-up check is over
 	peers         map[*peer]struct{}
 	byID          map[[20]byte]*peer
 	known         map[string]*candidate
@@ -159,13 +167,13 @@ type Torrent struct {
 	lastChoke     time.Time
 	lastOpt       time.Time
 	blockPool     sync.Pool
-	batchPool     sync.Pool     // *[]peerwire.Message for reader batches
-	readPool      sync.Pool     // *[]byte of maxRead bytes for writers' storage reads
-	upLimit       *rate.Limiter // nil: no limit
-	downLimit     *rate.Limiter
+	batchPool     sync.Pool // *[]peerwire.Message for reader batches
+	readPool      sync.Pool // *[]byte of maxRead bytes for writers' storage reads
+	up, down      *Limiter  // this torrent's caps
 }
 
 type candidate struct {
+	origin    string
 	fails     int
 	nextDial  time.Time
 	connected bool
@@ -201,11 +209,12 @@ func New(cfg Config, opt Options) (*Torrent, error) {
 		log:      opt.Logger,
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
-		addrs:    make(chan []string, 16),
+		addrs:    make(chan peerBatch, 16),
 		conns:    make(chan *peer),
 		peers:    make(map[*peer]struct{}),
 		byID:     make(map[[20]byte]*peer),
 		known:    make(map[string]*candidate),
+		learned:  make(map[string]int),
 		banned:   make(map[string]bool),
 		active:   make(map[int]*pieceDL),
 		failed:   make(map[int]*failedPiece),
@@ -217,8 +226,8 @@ func New(cfg Config, opt Options) (*Torrent, error) {
 		t.setMeta(m)
 		t.state = StateChecking
 	}
-	t.upLimit = newLimiter(cfg.UploadRate)
-	t.downLimit = newLimiter(cfg.DownloadRate)
+	t.up = NewLimiter(cfg.UploadRate)
+	t.down = NewLimiter(cfg.DownloadRate)
 	t.batchPool.New = func() any { b := make([]peerwire.Message, 0, maxBatch); return &b }
 	t.blockPool.New = func() any { b := make([]byte, cfg.BlockSize); return &b }
 	t.readPool.New = func() any { b := make([]byte, maxRead); return &b }
@@ -235,6 +244,15 @@ func (t *Torrent) setMeta(m *torrent.MetaInfo) {
 	t.metaSet.Store(m)
 }
 
+// Have returns a snapshot of the verified pieces, nil before the metainfo
+// is known; safe to call from any goroutine. It is shared: do not change it.
+func (t *Torrent) Have() peerwire.Bitfield {
+	if h := t.haveSet.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
 // InfoHash returns the torrent's info hash.
 func (t *Torrent) InfoHash() [20]byte { return t.infoHash }
 
@@ -248,10 +266,18 @@ func (t *Torrent) Stats() Stats { return *t.stats.Load() }
 // Done is closed once every piece is verified on disk.
 func (t *Torrent) Done() <-chan struct{} { return t.done }
 
-// AddPeers asks the session to dial addrs (host:port). It never blocks.
-func (t *Torrent) AddPeers(addrs []string) {
+// peerBatch is addresses from one source.
+type peerBatch struct {
+	origin string
+	addrs  []string
+}
+
+// AddPeers asks the torrent to dial addrs (host:port), found by origin (the
+// overlay, a tracker, the DHT...). It never blocks: the intake is bounded,
+// and a batch that does not fit is dropped (its source will come again).
+func (t *Torrent) AddPeers(origin string, addrs []string) {
 	select {
-	case t.addrs <- addrs:
+	case t.addrs <- peerBatch{origin, addrs}:
 	default:
 	}
 }
@@ -291,16 +317,21 @@ func (t *Torrent) Run(ctx context.Context) error {
 		t.md = newMetadataDL()
 		t.log.Info("fetching metadata from peers", "info_hash", fmt.Sprintf("%x", t.infoHash))
 	}
-	if t.opt.Listener != nil {
-		wg.Go(func() { t.acceptLoop(ctx, t.opt.Listener) })
-		go func() { <-ctx.Done(); t.opt.Listener.Close() }()
+	if ln := t.opt.Listener; ln != nil {
+		route := func(ih [20]byte) *Torrent {
+			if ih == t.infoHash {
+				return t
+			}
+			return nil
+		}
+		wg.Go(func() { Serve(ctx, ln, route, t.cfg.MaxHandshakes, t.cfg.HandshakeTimeout, t.log) })
 	}
-	if t.opt.Source != nil {
-		wg.Go(func() { t.announceLoop(ctx) })
-	}
-	t.addKnown(t.opt.Peers)
+	t.addKnown("direct", t.opt.Peers)
 
 	err := l.run()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = nil // stopped while checking data the metadata described
+	}
 	t.state = StateStopping
 	t.publish()
 	for p := range t.peers {
@@ -324,6 +355,7 @@ func (t *Torrent) prepare(ctx context.Context) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
+	t.checked = true
 	t.state = StateDownloading
 	if t.havePieces == t.meta.NumPieces() {
 		t.complete()
@@ -353,8 +385,9 @@ func (t *Torrent) publish() {
 		HavePieces:    t.havePieces,
 		Wasted:        t.wasted,
 		BadPeers:      t.badPeers,
-		PEXPeers:      t.pexPeers,
+		Learned:       maps.Clone(t.learned),
 		Hashed:        t.hashedOnStart,
+		Checked:       t.checked,
 		MetadataPeers: t.metadataPeers,
 	}
 	if t.meta != nil {
@@ -362,6 +395,10 @@ func (t *Torrent) publish() {
 		s.Size = t.meta.TotalLength
 		s.Pieces = t.meta.NumPieces()
 		s.Done = t.doneBytes()
+		if prev := t.stats.Load(); prev == nil || prev.HavePieces != t.havePieces || t.haveSet.Load() == nil {
+			have := slices.Clone(t.have)
+			t.haveSet.Store(&have)
+		}
 	}
 	if s.Name == "" {
 		s.Name = fmt.Sprintf("%x", t.infoHash)
@@ -398,98 +435,29 @@ func (t *Torrent) complete() {
 
 func (t *Torrent) isComplete() bool { return t.meta != nil && t.havePieces == t.meta.NumPieces() }
 
-// addKnown records addresses worth dialing.
-func (t *Torrent) addKnown(addrs []string) {
+// addKnown records addresses worth dialing and returns how many were new.
+func (t *Torrent) addKnown(origin string, addrs []string) int {
+	added := 0
 	for _, a := range addrs {
 		if a == "" || t.banned[a] {
 			continue
 		}
 		if _, ok := t.known[a]; !ok && len(t.known) < 10*t.cfg.MaxPeers {
-			t.known[a] = &candidate{}
+			t.known[a] = &candidate{origin: origin}
+			t.learned[origin]++
+			added++
 		}
 	}
+	return added
 }
 
-// acceptLoop accepts incoming peers and handshakes with each on its own
-// goroutine. At most MaxHandshakes may be half-open: a newcomer beyond that
-// closes the oldest, so a slowloris holding every slot cannot lock honest
-// peers out.
-func (t *Torrent) acceptLoop(ctx context.Context, ln net.Listener) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var half halfOpen
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			t.log.Warn("accept failed", "err", err)
-			select {
-			case <-time.After(100 * time.Millisecond):
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		half.add(nc, t.cfg.MaxHandshakes)
-		wg.Go(func() {
-			p, err := t.handshake(nc, false)
-			half.remove(nc)
-			if err != nil {
-				nc.Close()
-				return
-			}
-			select {
-			case t.conns <- p:
-			case <-ctx.Done():
-				nc.Close()
-			}
-		})
-	}
-}
-
-// halfOpen tracks incoming connections still in their handshake, oldest first.
-type halfOpen struct {
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-// add records nc, closing the oldest connections while more than max are open.
-func (h *halfOpen) add(nc net.Conn, max int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for len(h.conns) >= max {
-		h.conns[0].Close()
-		h.conns = h.conns[1:]
-	}
-	h.conns = append(h.conns, nc)
-}
-
-func (h *halfOpen) remove(nc net.Conn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, c := range h.conns {
-		if c == nc {
-			h.conns = append(h.conns[:i], h.conns[i+1:]...)
-			return
-		}
-	}
-}
-
-// handshake exchanges handshakes on nc; an outgoing side speaks first.
-func (t *Torrent) handshake(nc net.Conn, outgoing bool) (*peer, error) {
+// handshake exchanges handshakes on a connection we dialed: we speak first.
+func (t *Torrent) handshake(nc net.Conn) (*peer, error) {
 	if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
-	if outgoing {
-		if err := peerwire.WriteHandshake(nc, t.ourHandshake()); err != nil {
-			return nil, err
-		}
+	if err := peerwire.WriteHandshake(nc, t.ourHandshake()); err != nil {
+		return nil, err
 	}
 	theirs, err := peerwire.ReadHandshake(nc)
 	if err != nil {
@@ -498,10 +466,7 @@ func (t *Torrent) handshake(nc net.Conn, outgoing bool) (*peer, error) {
 	if theirs.InfoHash != t.infoHash {
 		return nil, errors.New("swarm: handshake for another torrent")
 	}
-	if outgoing {
-		return t.newPeer(nc, theirs, true)
-	}
-	return t.accepted(nc, theirs)
+	return t.newPeer(nc, theirs, true)
 }
 
 // AddConn hands the torrent an incoming connection whose handshake, for this
@@ -578,7 +543,7 @@ func (t *Torrent) dial(ctx context.Context, addr string, fail chan<- string) {
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	var p *peer
 	if err == nil {
-		p, err = t.handshake(nc, true)
+		p, err = t.handshake(nc)
 		if err != nil {
 			nc.Close()
 		}
@@ -598,69 +563,6 @@ func (t *Torrent) dial(ctx context.Context, addr string, fail chan<- string) {
 	}
 }
 
-// announceLoop tells the peer source about us and feeds its peers to the loop.
-func (t *Torrent) announceLoop(ctx context.Context) {
-	ev := EventStarted
-	completed := t.done
-	if t.Stats().State == StateSeeding {
-		completed = nil // a seeder from the start announces started with left 0
-	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), t.cfg.StopTimeout)
-			_, _ = t.opt.Source.Announce(sctx, t.announce(EventStopped))
-			cancel()
-			return
-		case <-completed:
-			completed = nil
-			ev = EventCompleted
-		case <-timer.C:
-		}
-		addrs, err := t.opt.Source.Announce(ctx, t.announce(ev))
-		if err != nil {
-			if ctx.Err() == nil {
-				t.log.Debug("announce failed", "event", ev, "err", err)
-			}
-		} else {
-			ev = EventNone
-			if len(addrs) > 0 {
-				select {
-				case t.addrs <- addrs:
-				case <-ctx.Done():
-				}
-			}
-		}
-		next := t.cfg.AnnounceInterval
-		if s := t.Stats(); s.State != StateSeeding && s.Peers < t.cfg.WantPeers {
-			next = t.cfg.PeerRetryInterval
-		}
-		timer.Reset(next)
-	}
-}
-
-func (t *Torrent) announce(ev Event) Announce {
-	s := t.Stats()
-	left := s.Size - s.Done
-	if s.State == StateMetadata {
-		// The size is unknown, and 0 would claim we seed; libtorrent
-		// reports one block in the same place.
-		left = 16 << 10
-	}
-	return Announce{
-		InfoHash:   t.infoHash,
-		PeerID:     t.opt.PeerID,
-		Port:       t.opt.Port,
-		Uploaded:   s.Uploaded,
-		Downloaded: s.Downloaded,
-		Left:       left,
-		Event:      ev,
-		Private:    t.Meta() != nil && t.Meta().Private,
-	}
-}
-
 func (t *Torrent) getBlock(n int) []byte {
 	if n == t.cfg.BlockSize {
 		return *t.blockPool.Get().(*[]byte)
@@ -675,13 +577,14 @@ func (t *Torrent) putBlock(b []byte) {
 	}
 }
 
-// newLimiter returns a limiter of bytesPerSec, or nil for no limit. Its burst
-// fits the largest block.
-func newLimiter(bytesPerSec int64) *rate.Limiter {
-	if bytesPerSec <= 0 {
-		return nil
-	}
-	return rate.NewLimiter(rate.Limit(bytesPerSec), int(max(bytesPerSec, 128<<10)))
+// SetRates changes this torrent's upload and download caps (bytes/s, 0
+// for none) while it runs.
+func (t *Torrent) SetRates(up, down int64) {
+	t.up.SetRate(up)
+	t.down.SetRate(down)
 }
+
+// Rates returns this torrent's upload and download caps.
+func (t *Torrent) Rates() (up, down int64) { return t.up.Rate(), t.down.Rate() }
 
 func shuffle[T any](s []T) { rand.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] }) }

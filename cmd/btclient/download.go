@@ -12,68 +12,128 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"btclient/peerwire"
-	"btclient/storage"
-	"btclient/swarm"
+	"github.com/spf13/pflag"
+
+	"btclient/session"
 	"btclient/torrent"
 )
+
+// sessionFlags are the flags every command that runs torrents shares: the
+// peer wire, rate caps, discovery.
+type sessionFlags struct {
+	port      int
+	upRate    string
+	downRate  string
+	stateDir  string
+	discovery discoveryFlags
+}
+
+func (f *sessionFlags) register(fs *pflag.FlagSet, stateHelp string) {
+	fs.IntVarP(&f.port, "port", "p", 6881, "peer-wire TCP port (0 = any free port)")
+	fs.StringVar(&f.upRate, "max-upload-rate", "0", "cap on upload payload per second, e.g. 5MiB (0 = none)")
+	fs.StringVar(&f.downRate, "max-download-rate", "0", "cap on download payload per second, e.g. 20MiB (0 = none)")
+	fs.StringVar(&f.stateDir, "state-dir", "", stateHelp)
+	f.discovery.register(fs)
+}
+
+// config checks the flags and turns them into a session configuration.
+func (f *sessionFlags) config(log *slog.Logger) (session.Config, error) {
+	cfg := session.DefaultConfig()
+	if f.port < 0 || f.port > 65535 {
+		return cfg, fmt.Errorf("--port %d out of range", f.port)
+	}
+	if err := f.discovery.validate(); err != nil {
+		return cfg, err
+	}
+	var err error
+	if cfg.UploadRate, err = parseSize(f.upRate); err != nil {
+		return cfg, fmt.Errorf("--max-upload-rate: %v", err)
+	}
+	if cfg.DownloadRate, err = parseSize(f.downRate); err != nil {
+		return cfg, fmt.Errorf("--max-download-rate: %v", err)
+	}
+	cfg.ListenAddr = net.JoinHostPort(f.discovery.bindHost(), fmt.Sprint(f.port))
+	cfg.Discovery = f.discovery.config(log)
+	cfg.StateDir = f.stateDir
+	cfg.Logger = log
+	return cfg, nil
+}
 
 // downloadFlags are the flags of `btclient [flags] TORRENT`.
 type downloadFlags struct {
 	out        string
-	port       int
 	peers      []string
 	seed       bool
 	quiet      bool
 	status     string
 	cpuProfile string
-	upRate     string
-	downRate   string
-	discovery  discoveryFlags
+	session    sessionFlags
 }
+
+const downloadUsage = `btclient [flags] TORRENT|MAGNET
+       btclient create|info|daemon|remote|tracker|dnsd|node|probe [flags] ...
+
+Download TORRENT (a .torrent file) or MAGNET (a magnet link), verify every
+piece, then keep seeding until SIGINT/SIGTERM.`
 
 func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f downloadFlags
-	fs := newFlagSet("btclient", "btclient [flags] TORRENT\n       btclient create|info|tracker|dnsd|node|probe [flags] ...\n\nDownload TORRENT, verify every piece, then keep seeding until SIGINT/SIGTERM.", stderr)
+	fs := newFlagSet("btclient", downloadUsage, stderr)
 	fs.StringVarP(&f.out, "out", "o", ".", "directory the files go in")
-	fs.IntVarP(&f.port, "port", "p", 6881, "peer-wire TCP port (0 = any free port)")
 	fs.StringSliceVar(&f.peers, "peer", nil, "also connect to these peers directly (host:port, comma-separated)")
 	fs.BoolVar(&f.seed, "seed", true, "keep seeding after the download; --seed=false exits 0 once complete and verified")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress bar; plain log lines only")
 	fs.StringVar(&f.status, "status", "", "serve GET /status (JSON) and GET /metrics (Prometheus) on HOST:PORT")
-	fs.StringVar(&f.upRate, "max-upload-rate", "0", "cap on upload payload per second, e.g. 5MiB (0 = none)")
-	fs.StringVar(&f.downRate, "max-download-rate", "0", "cap on download payload per second, e.g. 20MiB (0 = none)")
+	f.session.register(fs, "keep the metadata and resume data here (default: OUT/.btclient, if it can be created)")
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to FILE (for performance work)")
 	_ = fs.MarkHidden("cpuprofile")
-	f.discovery.register(fs)
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
 	}
 	if fs.NArg() != 1 {
 		if fs.NArg() == 0 {
 			fs.Usage()
 		}
-		return usageError(stderr, "expected exactly one TORRENT argument, got %d", fs.NArg())
+		return usageError(stderr, "expected exactly one TORRENT or MAGNET argument, got %d", fs.NArg())
 	}
-	if f.port < 0 || f.port > 65535 {
-		return usageError(stderr, "--port %d out of range", f.port)
-	}
-	if err := f.discovery.validate(); err != nil {
-		return usageError(stderr, "%v", err)
-	}
-	cfg := swarm.DefaultConfig()
-	var err error
-	if cfg.UploadRate, err = parseSize(f.upRate); err != nil {
-		return usageError(stderr, "--max-upload-rate: %v", err)
-	}
-	if cfg.DownloadRate, err = parseSize(f.downRate); err != nil {
-		return usageError(stderr, "--max-download-rate: %v", err)
-	}
-	meta, err := torrent.Load(fs.Arg(0))
+	log := newLogger(stderr)
+	cfg, err := f.session.config(log)
 	if err != nil {
 		return usageError(stderr, "%v", err)
 	}
-	log := newLogger(stderr)
+	add := session.AddOptions{}
+	if arg := fs.Arg(0); torrent.IsMagnet(arg) {
+		if _, err := torrent.ParseMagnet(arg); err != nil {
+			return usageError(stderr, "%v", err)
+		}
+		add.Magnet = arg
+	} else {
+		data, err := readTorrentFile(arg)
+		if err != nil {
+			return usageError(stderr, "%v", err)
+		}
+		if _, err := torrent.Parse(data); err != nil {
+			return usageError(stderr, "torrent: %s: %v", arg, errors.Unwrap(err))
+		}
+		add.Metainfo = data
+	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "btclient: create download directory: %v\n", err)
+		return exitError
+	}
+	cfg.DownloadDir = f.out
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(f.out, ".btclient")
+		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+			log.Warn("no state directory: the metadata and resume data are not kept", "dir", cfg.StateDir, "err", err)
+			cfg.StateDir = ""
+		}
+	}
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
@@ -81,11 +141,28 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		defer stop()
 	}
-	if err := download(ctx, f, cfg, meta, stderr, log); err != nil {
+	if err := download(ctx, f, cfg, add, stderr, log); err != nil {
 		fmt.Fprintf(stderr, "btclient: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// readTorrentFile reads a .torrent file, refusing one over the size bound.
+func readTorrentFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("torrent: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, torrent.MaxTorrentSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("torrent: %w", err)
+	}
+	if len(data) > torrent.MaxTorrentSize {
+		return nil, fmt.Errorf("torrent: %s: %w: more than %d bytes", path, torrent.ErrTooLarge, torrent.MaxTorrentSize)
+	}
+	return data, nil
 }
 
 // newLogger logs to w at info level, or debug with BTCLIENT_DEBUG set.
@@ -97,79 +174,49 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// layout maps a torrent's files onto paths below the download directory.
-func layout(m *torrent.MetaInfo) []storage.FileSpec {
-	specs := make([]storage.FileSpec, len(m.Files))
-	for i, f := range m.Files {
-		specs[i] = storage.FileSpec{Path: m.FilePath(f), Offset: f.Offset, Length: f.Length}
-	}
-	return specs
-}
-
-func download(ctx context.Context, f downloadFlags, cfg swarm.Config, meta *torrent.MetaInfo, stderr io.Writer, log *slog.Logger) error {
+// download runs a session with one torrent: until it fails, or until ctx is
+// done, or (with --seed=false) until it is complete.
+func download(ctx context.Context, f downloadFlags, cfg session.Config, add session.AddOptions, stderr io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fmt.Errorf("create download directory: %w", err)
-	}
-	store, err := storage.OpenDisk(f.out, layout(meta))
-	if err != nil {
-		return fmt.Errorf("open %s: %w", filepath.Join(f.out, meta.Name), err)
-	}
-	defer store.Close()
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(f.discovery.bindHost(), fmt.Sprint(f.port)))
-	if err != nil {
-		return fmt.Errorf("peer-wire listener: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	peerID, err := peerwire.NewPeerID()
+	sess, err := session.New(cfg)
 	if err != nil {
 		return err
 	}
-	log.Info("peer wire listening", "addr", ln.Addr().String(), "name", meta.Name, "info_hash", fmt.Sprintf("%x", meta.InfoHash))
-
-	disc, err := f.discovery.start(ctx, meta, port, log)
+	add.Peers = f.peers
+	t, _, err := sess.Add(add)
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	defer disc.close()
-
-	t, err := swarm.New(cfg, swarm.Options{
-		Meta:     meta,
-		Storage:  store,
-		PeerID:   peerID,
-		Listener: ln,
-		Port:     port,
-		Source:   disc.source,
-		Peers:    f.peers,
-		Logger:   log,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-
+	log.Info("peer wire listening", "port", sess.PeerPort(), "name", t.Status().Name,
+		"info_hash", fmt.Sprintf("%x", t.InfoHash()), "overlay", sess.Discovery().OverlayAddr())
 	if f.status != "" {
-		stop, err := serveStatus(ctx, f.status, meta, t, log)
+		stop, err := serveStatus(ctx, f.status, sess, t, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-
 	runErr := make(chan error, 1)
-	go func() { runErr <- t.Run(ctx) }()
-	prog := newProgress(stderr, f.quiet, meta, t)
+	go func() { runErr <- sess.Run(ctx) }()
+	prog := newProgress(stderr, f.quiet, t)
 	defer prog.stop()
 
-	done := t.Done()
+	done := t.Completed()
+	check := time.NewTicker(250 * time.Millisecond)
+	defer check.Stop()
 	for {
 		select {
+		case <-check.C:
+			// A failed torrent (a full disk, a write error) ends the program.
+			if st := t.Status(); st.State == session.StateError {
+				cancel()
+				<-runErr
+				return fmt.Errorf("%s: %s", st.Name, st.Error)
+			}
 		case err := <-runErr:
-			if err != nil {
-				return fmt.Errorf("%s: %w", meta.Name, err)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
 			}
 			return nil
 		case <-done:
@@ -179,14 +226,15 @@ func download(ctx context.Context, f downloadFlags, cfg swarm.Config, meta *torr
 			// second before the user could use the file.
 			done = nil
 			prog.finish()
-			log.Info("download complete and verified", "name", meta.Name, "path", filepath.Join(f.out, meta.Name))
+			st := t.Status()
+			log.Info("download complete and verified", "name", st.Name, "path", filepath.Join(f.out, st.Name))
 			if !f.seed {
 				cancel()
 			} else {
 				log.Info("seeding; SIGINT or SIGTERM to stop")
 			}
 		case <-ctx.Done():
-			// Run sees the same cancellation and announces `stopped`.
+			// The session sees the same cancellation and announces `stopped`.
 			select {
 			case err := <-runErr:
 				if err != nil && !errors.Is(err, context.Canceled) {
@@ -211,3 +259,6 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
+
+// versionString is the program's name and version.
+func versionString() string { return "btclient " + version }

@@ -13,6 +13,9 @@ import (
 	"syscall"
 )
 
+// version is btclient's version, as --version prints it.
+const version = "0.2.0"
+
 // Exit statuses of the CLI contract.
 const (
 	exitOK    = 0

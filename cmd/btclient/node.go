@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"btclient/discovery"
 	"btclient/overlay"
 	"btclient/peerwire"
 )
@@ -63,7 +65,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if _, p, err := net.SplitHostPort(addr); err != nil || p == "" {
 			return usageError(stderr, "node: --announce %q: want INFOHASH=HOST:PORT", a)
 		}
-		provides = append(provides, provided{ih, overlay.Provider{Addr: addr, PeerID: string(peerID[:])}})
+		provides = append(provides, provided{ih, overlay.Provider{Addr: addr, PeerID: hex.EncodeToString(peerID[:])}})
 	}
 
 	level := new(slog.LevelVar)
@@ -80,7 +82,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			boot = append(boot, b)
 		}
 	}
-	cfg.ResolveBootstrap = bootstrapResolver(*dnsServer, boot, log)
+	cfg.ResolveBootstrap = discovery.BootstrapResolver(*dnsServer, boot, log)
 	if *swarmKey != "" {
 		cfg.SwarmKey = []byte(*swarmKey)
 	}

@@ -5,82 +5,136 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
-	"btclient/swarm"
-	"btclient/torrent"
+	"btclient/session"
 )
 
-// statusJSON is the body of GET /status; fields may be added, never renamed.
+// statusJSON describes one torrent in GET /status; fields may be added,
+// never renamed.
 type statusJSON struct {
-	Name       string  `json:"name"`
-	InfoHash   string  `json:"info_hash"`
-	Size       int64   `json:"size"`
-	Done       int64   `json:"done"`
-	Downloaded int64   `json:"downloaded"`
-	Uploaded   int64   `json:"uploaded"`
-	DownRate   float64 `json:"down_rate"`
-	UpRate     float64 `json:"up_rate"`
-	Peers      int     `json:"peers"`
-	State      string  `json:"state"`
-	Pieces     int     `json:"pieces"`
-	HavePieces int     `json:"have_pieces"`
-	Wasted     int64   `json:"wasted"`
-	BadPeers   int     `json:"bad_peers"`
+	ID             int            `json:"id"`
+	Name           string         `json:"name"`
+	InfoHash       string         `json:"info_hash"`
+	Size           int64          `json:"size"`
+	Done           int64          `json:"done"`
+	Downloaded     int64          `json:"downloaded"`
+	Uploaded       int64          `json:"uploaded"`
+	DownRate       float64        `json:"down_rate"`
+	UpRate         float64        `json:"up_rate"`
+	Peers          int            `json:"peers"`
+	State          string         `json:"state"`
+	Error          string         `json:"error,omitempty"`
+	Pieces         int            `json:"pieces"`
+	HavePieces     int            `json:"have_pieces"`
+	Wasted         int64          `json:"wasted"`
+	BadPeers       int            `json:"bad_peers"`
+	MetadataPieces int            `json:"metadata_pieces,omitempty"`
+	MetadataHave   int            `json:"metadata_have,omitempty"`
+	Hashed         int            `json:"hashed_on_start"`
+	Learned        map[string]int `json:"peers_learned,omitempty"`
+	Magnet         string         `json:"magnet"`
 }
 
-func statusOf(meta *torrent.MetaInfo, s swarm.Stats) statusJSON {
+func statusOf(s session.Status) statusJSON {
 	return statusJSON{
-		Name: meta.Name, InfoHash: fmt.Sprintf("%x", meta.InfoHash), Size: s.Size, Done: s.Done,
+		ID: s.ID, Name: s.Name, InfoHash: fmt.Sprintf("%x", s.InfoHash), Size: s.Size, Done: s.Done,
 		Downloaded: s.Downloaded, Uploaded: s.Uploaded, DownRate: s.DownRate, UpRate: s.UpRate,
-		Peers: s.Peers, State: string(s.State), Pieces: s.Pieces, HavePieces: s.HavePieces,
-		Wasted: s.Wasted, BadPeers: s.BadPeers,
+		Peers: s.Peers, State: string(s.State), Error: s.Error, Pieces: s.Pieces, HavePieces: s.HavePieces,
+		Wasted: s.Wasted, BadPeers: s.BadPeers, MetadataPieces: s.MetadataPieces, MetadataHave: s.MetadataHave,
+		Hashed: s.Hashed, Learned: s.Learned, Magnet: s.Magnet,
 	}
 }
 
-// statusHandler serves /status and /metrics from the session's snapshot.
-func statusHandler(meta *torrent.MetaInfo, t *swarm.Torrent) http.Handler {
+// statusHandler serves /status and /metrics. With one torrent (the
+// single-torrent command) /status is that torrent's object; a daemon's
+// lists every torrent beside the session's totals.
+func statusHandler(sess *session.Session, one *session.Torrent) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(statusOf(meta, t.Stats()))
+		if one != nil {
+			_ = json.NewEncoder(w).Encode(statusOf(one.Status()))
+			return
+		}
+		body := struct {
+			Torrents []statusJSON `json:"torrents"`
+			session.Totals
+		}{Torrents: []statusJSON{}, Totals: sess.Totals()}
+		for _, t := range sess.List() {
+			body.Torrents = append(body.Torrents, statusOf(t.Status()))
+		}
+		_ = json.NewEncoder(w).Encode(body)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		s := t.Stats()
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		ih := fmt.Sprintf("%x", meta.InfoHash)
-		metric := func(name, typ, help string, v float64) {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s{info_hash=%q} %g\n", name, help, name, typ, name, ih, v)
-		}
-		metric("btclient_size_bytes", "gauge", "Total size of the torrent.", float64(s.Size))
-		metric("btclient_done_bytes", "gauge", "Verified bytes on disk.", float64(s.Done))
-		metric("btclient_downloaded_bytes_total", "counter", "Payload bytes received this run.", float64(s.Downloaded))
-		metric("btclient_uploaded_bytes_total", "counter", "Payload bytes sent this run.", float64(s.Uploaded))
-		metric("btclient_download_rate_bytes", "gauge", "Download rate in bytes per second.", s.DownRate)
-		metric("btclient_upload_rate_bytes", "gauge", "Upload rate in bytes per second.", s.UpRate)
-		metric("btclient_peers", "gauge", "Connected peers.", float64(s.Peers))
-		metric("btclient_wasted_bytes_total", "counter", "Bytes of pieces that failed their hash check.", float64(s.Wasted))
-		metric("btclient_bad_peers_total", "counter", "Peers dropped for bad data or protocol abuse.", float64(s.BadPeers))
-		seeding := 0.0
-		if s.State == swarm.StateSeeding {
-			seeding = 1
-		}
-		metric("btclient_seeding", "gauge", "1 when the download is complete and verified.", seeding)
+		writeMetrics(w, sess)
 	})
 	return mux
 }
 
-// serveStatus starts the status server on addr; stop shuts it down.
-func serveStatus(ctx context.Context, addr string, meta *torrent.MetaInfo, t *swarm.Torrent, log *slog.Logger) (stop func(), err error) {
+// writeMetrics writes one series per torrent, labelled by info hash and
+// name, and the session's totals, in the Prometheus text format.
+func writeMetrics(w io.Writer, sess *session.Session) {
+	var sts []session.Status
+	for _, t := range sess.List() {
+		sts = append(sts, t.Status())
+	}
+	perTorrent := []struct {
+		name, typ, help string
+		value           func(session.Status) float64
+	}{
+		{"btclient_size_bytes", "gauge", "Total size of the torrent.", func(s session.Status) float64 { return float64(s.Size) }},
+		{"btclient_done_bytes", "gauge", "Verified bytes on disk.", func(s session.Status) float64 { return float64(s.Done) }},
+		{"btclient_downloaded_bytes_total", "counter", "Payload bytes received this run.", func(s session.Status) float64 { return float64(s.Downloaded) }},
+		{"btclient_uploaded_bytes_total", "counter", "Payload bytes sent this run.", func(s session.Status) float64 { return float64(s.Uploaded) }},
+		{"btclient_download_rate_bytes", "gauge", "Download rate in bytes per second.", func(s session.Status) float64 { return s.DownRate }},
+		{"btclient_upload_rate_bytes", "gauge", "Upload rate in bytes per second.", func(s session.Status) float64 { return s.UpRate }},
+		{"btclient_peers", "gauge", "Connected peers.", func(s session.Status) float64 { return float64(s.Peers) }},
+		{"btclient_wasted_bytes_total", "counter", "Bytes of pieces that failed their hash check.", func(s session.Status) float64 { return float64(s.Wasted) }},
+		{"btclient_bad_peers_total", "counter", "Peers dropped for bad data or protocol abuse.", func(s session.Status) float64 { return float64(s.BadPeers) }},
+		{"btclient_seeding", "gauge", "1 when the download is complete and verified.", func(s session.Status) float64 {
+			if s.State == session.StateSeeding {
+				return 1
+			}
+			return 0
+		}},
+	}
+	for _, m := range perTorrent {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
+		for _, s := range sts {
+			fmt.Fprintf(w, "%s{info_hash=\"%x\",name=%q} %g\n", m.name, s.InfoHash, s.Name, m.value(s))
+		}
+	}
+	tot := sess.Totals()
+	for _, m := range []struct {
+		name, typ, help string
+		v               float64
+	}{
+		{"btclient_session_torrents", "gauge", "Torrents in the session.", float64(tot.Torrents)},
+		{"btclient_session_active_torrents", "gauge", "Torrents running.", float64(tot.Active)},
+		{"btclient_session_download_rate_bytes", "gauge", "Download rate of every torrent together.", tot.DownRate},
+		{"btclient_session_upload_rate_bytes", "gauge", "Upload rate of every torrent together.", tot.UpRate},
+		{"btclient_session_downloaded_bytes_total", "counter", "Payload bytes received this run, every torrent.", float64(tot.Downloaded)},
+		{"btclient_session_uploaded_bytes_total", "counter", "Payload bytes sent this run, every torrent.", float64(tot.Uploaded)},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, m.v)
+	}
+}
+
+// serveStatus starts the status server on addr; stop shuts it down. one,
+// when set, is the torrent a single-torrent /status describes.
+func serveStatus(ctx context.Context, addr string, sess *session.Session, one *session.Torrent, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("status listener: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           statusHandler(meta, t),
+		Handler:           statusHandler(sess, one),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
