@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"btclient/bencode"
 )
 
 // fakeTracker serves body at every path and remembers the last request.
@@ -36,7 +38,14 @@ func newFakeTracker(t *testing.T, status int, body []byte) *fakeTracker {
 	return ft
 }
 
-func bencoded(v map[string]any) []byte { return appendBencode(nil, v) }
+// bencoded encodes a reply for a fake tracker to send.
+func bencoded(v map[string]any) []byte {
+	b, err := bencode.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func compact4(peers ...string) []byte {
 	var b []byte

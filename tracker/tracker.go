@@ -3,8 +3,8 @@
 // server that real clients can announce to.
 //
 // client.go builds requests and talks HTTP, response.go parses replies,
-// server.go answers /announce and /scrape, swarm.go keeps the peers, and
-// bencode.go is the bounded codec both sides share.
+// server.go answers /announce and /scrape and swarm.go keeps the peers; both
+// sides bencode through btclient/bencode.
 package tracker
 
 import (
