@@ -221,21 +221,28 @@ func TestTrackerInteropBtclientLeechesFromTransmission(t *testing.T) {
 
 // --- done means 2: we use a real tracker ------------------------------------
 
-// tiOpentracker starts Debian's opentracker on 127.0.0.1 (TCP and UDP) with a
-// whitelist holding only ih and returns its HTTP announce URL.
-func tiOpentracker(t *testing.T, ih [20]byte) string {
-	t.Helper()
-	return tooltest.StartOpentracker(t, "127.0.0.1", ih).HTTP
+func TestTrackerInteropBtclientUsesOpentracker(t *testing.T) {
+	tiBtclientUsesOpentracker(t, func(ot *tooltest.Opentracker) string { return ot.HTTP })
 }
 
-func TestTrackerInteropBtclientUsesOpentracker(t *testing.T) {
+// TestTrackerInteropBtclientUsesOpentrackerOverUDP: the same through
+// opentracker's UDP side (BEP 15), which libtorrent announces to as well.
+func TestTrackerInteropBtclientUsesOpentrackerOverUDP(t *testing.T) {
+	tiBtclientUsesOpentracker(t, func(ot *tooltest.Opentracker) string { return ot.UDP })
+}
+
+// tiBtclientUsesOpentracker: a libtorrent seeder and a btclient leecher
+// whose torrent names only the announce URL of opentracker that pick
+// returns; the leecher finds the seeder there and downloads.
+func tiBtclientUsesOpentracker(t *testing.T, pick func(*tooltest.Opentracker) string) {
 	needLibtorrent(t)
 	src := t.TempDir()
 	content := randomFile(t, src, "data.bin", 24<<20)
 	// The announce URL is only known once opentracker runs, and the info hash
 	// (the whitelist entry) does not depend on it: make the torrent twice.
 	ih := tiTorrentInfoHash(t, makeTorrent(t, content, "--piece-length", "256KiB"))
-	announce := tiOpentracker(t, ih)
+	ot := tooltest.StartOpentracker(t, "127.0.0.1", ih)
+	announce := pick(ot)
 	tor := makeTorrent(t, content, "--piece-length", "256KiB", "--announce", announce)
 	if got := tiTorrentInfoHash(t, tor); got != ih {
 		t.Fatalf("info hash changed with the announce URL: %x != %x", got, ih)
@@ -244,13 +251,13 @@ func TestTrackerInteropBtclientUsesOpentracker(t *testing.T) {
 	// A hash opentracker does not list is refused: the whitelist is in force.
 	other := ih
 	other[0] ^= 0xff
-	if body := trackerGet(t, announce+"?info_hash="+tooltest.EscapeHash(other)+"&peer_id=-PROBE0-000000000001&port=1&left=1"); !strings.Contains(body, "failure reason") {
+	if body := trackerGet(t, ot.HTTP+"?info_hash="+tooltest.EscapeHash(other)+"&peer_id=-PROBE0-000000000001&port=1&left=1"); !strings.Contains(body, "failure reason") {
 		t.Fatalf("opentracker accepted an info hash missing from its whitelist: %q", body)
 	}
 
 	lt := libtorrent(t, "libtorrent seeder", "seed", tor, src, hostPort("127.0.0.2", freePort(t, "127.0.0.2")))
 	lt.waitOutput(30*time.Second, "seeding")
-	tiWaitSeederRegistered(t, announce, ih, 20*time.Second)
+	tiWaitSeederRegistered(t, ot.HTTP, ih, 20*time.Second)
 
 	dst := t.TempDir()
 	// Tracker mode, no --peer: the only way to the seeder is opentracker.
