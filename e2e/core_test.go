@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/tooltest"
 	"btclient/peerwire"
 	"btclient/torrent"
 )
@@ -124,15 +125,31 @@ func TestResumeAfterKill9(t *testing.T) {
 	}
 }
 
-func TestMultiFileFixturesArriveIdentical(t *testing.T) {
-	for _, name := range []string{"numbers", "folder"} {
-		t.Run(name, func(t *testing.T) {
-			fixtures := "../../shared/testdata/webtorrent-fixtures"
-			tor := filepath.Join(fixtures, name+".torrent")
+// TestMultiFileTorrentsOfOtherToolsArriveIdentical: a torrent of nested
+// folders made by another tool, seeded by one btclient and downloaded by
+// another, arrives file for file.
+func TestMultiFileTorrentsOfOtherToolsArriveIdentical(t *testing.T) {
+	files := []struct {
+		path string
+		size int64
+	}{
+		{"1.txt", 1}, {"2.txt", 2}, {"3.txt", 3},
+		{filepath.Join("folder", "file.txt"), 15},
+		{filepath.Join("disc 1", "track 01.bin"), 300_000},
+		{filepath.Join("disc 1", "deep", "er", "notes.txt"), 40_000},
+	}
+	for _, maker := range tooltest.Makers() {
+		t.Run(maker.Name, func(t *testing.T) {
 			src := t.TempDir()
-			if err := os.CopyFS(filepath.Join(src, name), os.DirFS(filepath.Join(fixtures, name))); err != nil {
-				t.Fatal(err)
+			content := filepath.Join(src, "album")
+			for _, f := range files {
+				dir := filepath.Join(content, filepath.Dir(f.path))
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				randomFile(t, dir, filepath.Base(f.path), f.size)
 			}
+			tor := maker.Make(t, content, tooltest.TorrentOptions{PieceLength: 32 << 10})
 			a, _, _ := seeder(t, "seeder", src, tor)
 			dst := t.TempDir()
 			l := leecher(t, "leecher", dst, tor, "", a)
@@ -142,6 +159,9 @@ func TestMultiFileFixturesArriveIdentical(t *testing.T) {
 			m, err := torrent.Load(tor)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(m.Files) != len(files) {
+				t.Fatalf("%s's torrent lists %d files, want %d", maker.Name, len(m.Files), len(files))
 			}
 			for _, f := range m.Files {
 				sameFile(t, filepath.Join(src, m.FilePath(f)), filepath.Join(dst, m.FilePath(f)))

@@ -9,11 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-)
 
-// torrentFixtures holds real-world torrents made by other tools; CI clones
-// shared/ beside the repository.
-var torrentFixtures = filepath.Join("..", "..", "shared", "testdata", "webtorrent-fixtures")
+	"btclient/internal/tooltest"
+)
 
 // torrentCLI runs the btclient binary to completion and returns its exit
 // status, stdout and stderr.
@@ -48,22 +46,51 @@ func wantOneErrorLine(t *testing.T, stderr string, words ...string) {
 	}
 }
 
-func TestInfoPrintsInfoHashOfRealTorrents(t *testing.T) {
-	tests := []struct{ file, hash, name string }{
-		{"alice.torrent", "722fe65b2aa26d14f35b4ad627d20236e481d924", "alice.txt"},
-		{"leaves.torrent", "d2474e86c95b19b8bcfdb92bc12c9d44667cfa36", "Leaves of Grass by Walt Whitman.epub"},
-		{"folder.torrent", "b88da2caac6648e6c7d7687e3f89085f7e230e6b", "folder"},
-		{"numbers.torrent", "89d97c2261a21b040cf11caa661a3ba7233bb7e6", "numbers"},
-		{"bunny.torrent", "af8f10f30bf9aefecf3686922bfa0d5bd290a395", "bbb_sunflower_1080p_30fps_stereo_abl.mp4"},
-		{"sintel.torrent", "c334138ef5bfc2d568ea7324e0e2a3a7ec229bdd", "Sintel.2010.4K.DMRip.x264.DD.DTS.SRT-MaLLIeHbKa.mkv"},
+// TestInfoPrintsInfoHashOfTorrentsMadeByOtherTools: `btclient info` on
+// torrents that transmission-create, mktorrent and libtorrent wrote prints
+// the info hash that transmission-show and libtorrent read in them.
+func TestInfoPrintsInfoHashOfTorrentsMadeByOtherTools(t *testing.T) {
+	src := t.TempDir()
+	single := randomFile(t, src, "alice.txt", 163_783)
+	nested := filepath.Join(src, "album")
+	if err := os.MkdirAll(filepath.Join(nested, "disc 1", "deep"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			code, stdout, stderr := torrentCLI(t, "info", filepath.Join(torrentFixtures, tt.file))
+	randomFile(t, nested, "cover.jpg", 1234)
+	randomFile(t, filepath.Join(nested, "disc 1", "deep"), "track.bin", 100_000)
+
+	type made struct {
+		name, torrent string
+		lines         []string // more lines the output must hold
+	}
+	var torrents []made
+	for _, maker := range tooltest.Makers() {
+		torrents = append(torrents,
+			made{maker.Name + " single file", maker.Make(t, single, tooltest.TorrentOptions{PieceLength: 32 << 10}), nil},
+			made{maker.Name + " nested folders", maker.Make(t, nested, tooltest.TorrentOptions{}),
+				[]string{filepath.Join("album", "disc 1", "deep", "track.bin")}})
+		if maker.WebSeeds {
+			opt := tooltest.TorrentOptions{PieceLength: 32 << 10, Private: true, WebSeeds: []string{"http://127.0.0.1:2/seed/"}}
+			torrents = append(torrents, made{maker.Name + " private with a web seed", maker.Make(t, single, opt),
+				[]string{"Private:       yes", "Web seed:      http://127.0.0.1:2/seed/"}})
+		}
+	}
+	torrents = append(torrents, made{"libtorrent, over 4 GiB", tooltest.LibtorrentTorrentOfSizes(t, 4<<20,
+		tooltest.SizedFile{Path: "Sintel/Sintel.2010.4K.mkv", Length: 5490455272},
+		tooltest.SizedFile{Path: "Sintel/subs/en.srt", Length: 1}),
+		[]string{"Total size:    5490455273 bytes", "Pieces:        1310"}})
+
+	for _, tt := range torrents {
+		t.Run(tt.name, func(t *testing.T) {
+			lt := tooltest.ShowWithLibtorrent(t, tt.torrent)
+			if tr := tooltest.ShowWithTransmission(t, tt.torrent); tr.InfoHash != lt.InfoHash {
+				t.Fatalf("transmission-show reads info hash %s, libtorrent %s", tr.InfoHash, lt.InfoHash)
+			}
+			code, stdout, stderr := torrentCLI(t, "info", tt.torrent)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
-			for _, want := range []string{"Info hash:     " + tt.hash, "Name:          " + tt.name} {
+			for _, want := range append([]string{"Info hash:     " + lt.InfoHash, "Name:          " + lt.Name}, tt.lines...) {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("output lacks %q:\n%s", want, stdout)
 				}
@@ -81,6 +108,13 @@ func TestInfoRejectsBadTorrents(t *testing.T) {
 	if err := os.WriteFile(climbing, []byte("d4:info"+info+"e"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The shape of webtorrent-fixtures' corrupt.torrent: the info
+	// dictionary has no name.
+	corrupt := filepath.Join(dir, "corrupt.torrent")
+	if err := os.WriteFile(corrupt, []byte("d8:announce17:udp://127.0.0.1:14:infod6:lengthi163783e12:piece lengthi16384e6:pieces200:"+
+		strings.Repeat("x", 200)+"ee"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	truncated := filepath.Join(dir, "truncated.torrent")
 	if err := os.WriteFile(truncated, []byte("d4:infod4:name"), 0o644); err != nil {
 		t.Fatal(err)
@@ -90,7 +124,7 @@ func TestInfoRejectsBadTorrents(t *testing.T) {
 		args  []string
 		words []string
 	}{
-		{"a torrent without a name", []string{"info", filepath.Join(torrentFixtures, "corrupt.torrent")}, []string{"corrupt.torrent", "missing name"}},
+		{"a torrent without a name", []string{"info", corrupt}, []string{"corrupt.torrent", "missing name"}},
 		{"a path that climbs out of the download directory", []string{"info", climbing}, []string{"climbing.torrent", `".."`}},
 		{"a truncated torrent", []string{"info", truncated}, []string{"truncated.torrent"}},
 		{"a missing file", []string{"info", filepath.Join(dir, "absent.torrent")}, []string{"absent.torrent"}},

@@ -5,7 +5,6 @@ package e2e
 // what they promise. Everything runs on loopback.
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/tooltest"
 	"btclient/torrent"
 )
 
@@ -46,22 +46,11 @@ func tiTorrentInfoHash(t *testing.T, path string) [20]byte {
 
 var tiScrapeComplete = regexp.MustCompile(`8:completei(\d+)e`)
 
-// tiEscapeHash percent-encodes every byte of an info hash for a query.
-// url.QueryEscape writes a 0x20 byte as '+', which opentracker does not
-// decode: a torrent whose hash held a space (one in 13) was refused.
-func tiEscapeHash(ih [20]byte) string {
-	var sb strings.Builder
-	for _, b := range ih {
-		fmt.Fprintf(&sb, "%%%02X", b)
-	}
-	return sb.String()
-}
-
 // tiSeedersAt scrapes the tracker behind announceURL (BEP 48 convention:
 // /announce → /scrape) and returns its seeder count for ih, or -1 when the
 // tracker does not answer or does not know the torrent yet.
 func tiSeedersAt(announceURL string, ih [20]byte) int {
-	u := strings.TrimSuffix(announceURL, "announce") + "scrape?info_hash=" + tiEscapeHash(ih)
+	u := strings.TrimSuffix(announceURL, "announce") + "scrape?info_hash=" + tooltest.EscapeHash(ih)
 	c := http.Client{Timeout: time.Second}
 	resp, err := c.Get(u)
 	if err != nil {
@@ -232,82 +221,28 @@ func TestTrackerInteropBtclientLeechesFromTransmission(t *testing.T) {
 
 // --- done means 2: we use a real tracker ------------------------------------
 
-// tiOpentracker starts Debian's opentracker on 127.0.0.1 (TCP and UDP) with a
-// whitelist holding only ih, as user nobody, and returns its announce URL.
-func tiOpentracker(t *testing.T, ih [20]byte) string {
-	t.Helper()
-	needBinary(t, "opentracker")
-	// Its files must be readable by nobody: t.TempDir's parents are 0700.
-	dir, err := os.MkdirTemp("", "opentracker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	whitelist := filepath.Join(dir, "whitelist.txt")
-	conf := filepath.Join(dir, "opentracker.conf")
-	files := map[string]string{
-		whitelist: hex.EncodeToString(ih[:]) + "\n",
-		conf:      "access.whitelist " + whitelist + "\n",
-	}
-	// opentracker chroots into -d when it can, and its whitelist thread may
-	// read the file before or after that: keep a copy at the same absolute
-	// path inside dir too, so the path resolves either way.
-	files[filepath.Join(dir, whitelist)] = files[whitelist]
-	for path, body := range files {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	port := strconv.Itoa(freePort(t, "127.0.0.1"))
-	args := []string{"-f", conf, "-d", dir, "-i", "127.0.0.1", "-p", port, "-P", port}
-	name := "opentracker"
-	if os.Geteuid() == 0 {
-		needBinary(t, "setpriv")
-		args = append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", "opentracker"}, args...)
-		name = "setpriv"
-	}
-	start(t, "opentracker", name, args...)
-	announce := "http://127.0.0.1:" + port + "/announce"
-	probe := func(event string) string {
-		q := fmt.Sprintf("?info_hash=%s&peer_id=-PROBE0-000000000000&port=1&uploaded=0&downloaded=0&left=1&compact=1&event=%s",
-			tiEscapeHash(ih), event)
-		c := http.Client{Timeout: time.Second}
-		resp, err := c.Get(announce + q)
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return string(b)
-	}
-	// The whitelist is read by a thread of its own once the server is up:
-	// wait until a probe announce for ih is accepted.
-	var last string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		last = probe("started")
-		if strings.HasPrefix(last, "d") && !strings.Contains(last, "failure reason") {
-			probe("stopped")
-			return announce
-		}
-	}
-	t.Fatalf("opentracker did not accept the whitelisted info hash within 10 s; last answer %q", last)
-	return ""
+func TestTrackerInteropBtclientUsesOpentracker(t *testing.T) {
+	tiBtclientUsesOpentracker(t, func(ot *tooltest.Opentracker) string { return ot.HTTP })
 }
 
-func TestTrackerInteropBtclientUsesOpentracker(t *testing.T) {
+// TestTrackerInteropBtclientUsesOpentrackerOverUDP: the same through
+// opentracker's UDP side (BEP 15), which libtorrent announces to as well.
+func TestTrackerInteropBtclientUsesOpentrackerOverUDP(t *testing.T) {
+	tiBtclientUsesOpentracker(t, func(ot *tooltest.Opentracker) string { return ot.UDP })
+}
+
+// tiBtclientUsesOpentracker: a libtorrent seeder and a btclient leecher
+// whose torrent names only the announce URL of opentracker that pick
+// returns; the leecher finds the seeder there and downloads.
+func tiBtclientUsesOpentracker(t *testing.T, pick func(*tooltest.Opentracker) string) {
 	needLibtorrent(t)
 	src := t.TempDir()
 	content := randomFile(t, src, "data.bin", 24<<20)
 	// The announce URL is only known once opentracker runs, and the info hash
 	// (the whitelist entry) does not depend on it: make the torrent twice.
 	ih := tiTorrentInfoHash(t, makeTorrent(t, content, "--piece-length", "256KiB"))
-	announce := tiOpentracker(t, ih)
+	ot := tooltest.StartOpentracker(t, "127.0.0.1", ih)
+	announce := pick(ot)
 	tor := makeTorrent(t, content, "--piece-length", "256KiB", "--announce", announce)
 	if got := tiTorrentInfoHash(t, tor); got != ih {
 		t.Fatalf("info hash changed with the announce URL: %x != %x", got, ih)
@@ -316,13 +251,13 @@ func TestTrackerInteropBtclientUsesOpentracker(t *testing.T) {
 	// A hash opentracker does not list is refused: the whitelist is in force.
 	other := ih
 	other[0] ^= 0xff
-	if body := trackerGet(t, announce+"?info_hash="+tiEscapeHash(other)+"&peer_id=-PROBE0-000000000001&port=1&left=1"); !strings.Contains(body, "failure reason") {
+	if body := trackerGet(t, ot.HTTP+"?info_hash="+tooltest.EscapeHash(other)+"&peer_id=-PROBE0-000000000001&port=1&left=1"); !strings.Contains(body, "failure reason") {
 		t.Fatalf("opentracker accepted an info hash missing from its whitelist: %q", body)
 	}
 
 	lt := libtorrent(t, "libtorrent seeder", "seed", tor, src, hostPort("127.0.0.2", freePort(t, "127.0.0.2")))
 	lt.waitOutput(30*time.Second, "seeding")
-	tiWaitSeederRegistered(t, announce, ih, 20*time.Second)
+	tiWaitSeederRegistered(t, ot.HTTP, ih, 20*time.Second)
 
 	dst := t.TempDir()
 	// Tracker mode, no --peer: the only way to the seeder is opentracker.

@@ -7,6 +7,7 @@ set -euo pipefail
 need=()
 command -v aria2c >/dev/null || need+=(aria2)
 command -v transmission-cli >/dev/null || need+=(transmission-cli)
+command -v mktorrent >/dev/null || need+=(mktorrent)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v opentracker >/dev/null && [ -x "$(command -v opentracker)" ] || need+=(opentracker)
 [ -x /usr/bin/time ] || need+=(time)

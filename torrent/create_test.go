@@ -11,7 +11,7 @@ import (
 )
 
 // writeFile writes size pseudo-random bytes (seeded by size) to path.
-func writeFile(t *testing.T, path string, size int) {
+func writeFile(t testing.TB, path string, size int) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -2,18 +2,20 @@ package torrent
 
 import (
 	"crypto/sha1"
-	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
 func FuzzParse(f *testing.F) {
-	seeds, err := filepath.Glob(filepath.Join(fixtures, "*.torrent"))
-	if err != nil {
-		f.Fatal(err)
+	// Whole torrents as btclient writes them; tools_test.go checks those
+	// of other tools.
+	dir := f.TempDir()
+	for _, size := range []int{1, 40_000} {
+		writeFile(f, filepath.Join(dir, "d", "sub", strconv.Itoa(size)), size)
 	}
-	for _, p := range seeds {
-		data, err := os.ReadFile(p)
+	for _, path := range []string{filepath.Join(dir, "d"), filepath.Join(dir, "d", "sub", "1")} {
+		data, _, err := Create(path, CreateOptions{PieceLength: 16 << 10, Private: true, AnnounceList: [][]string{{"http://a/"}, {"udp://b:1"}}})
 		if err != nil {
 			f.Fatal(err)
 		}

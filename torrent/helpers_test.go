@@ -9,10 +9,6 @@ import (
 	"testing"
 )
 
-// fixtures is where the shared real-world torrents live, relative to this
-// package (CI clones shared/ beside the repository).
-var fixtures = filepath.Join("..", "..", "shared", "testdata", "webtorrent-fixtures")
-
 // Tiny bencode writers for crafting torrents byte by byte, keys in the order
 // given (so tests can write non-canonical dictionaries).
 

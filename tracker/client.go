@@ -22,23 +22,61 @@ const (
 // BEP 48 rule (its last path segment does not start with "announce").
 var ErrNoScrapeURL = errors.New("announce URL has no scrape URL")
 
-// Client announces to and scrapes HTTP trackers. The zero value is ready to
-// use; a Client is safe for concurrent use if its HTTP client is.
+// Client announces to and scrapes HTTP trackers (http://, https://) and UDP
+// trackers (udp://, BEP 15), chosen by the URL's scheme. The zero value is
+// ready to use; a Client is safe for concurrent use if its HTTP client is.
+// It must not be copied after first use.
 type Client struct {
 	// HTTP sends the requests; nil means a client with no timeout of its own
 	// on the default transport.
 	HTTP *http.Client
-	// Timeout bounds each request, body included; zero means DefaultTimeout.
+	// Timeout bounds each announce or scrape: an HTTP request with its body,
+	// or a UDP exchange with every retransmission; zero means DefaultTimeout.
 	Timeout time.Duration
 	// UserAgent is sent when set.
 	UserAgent string
 	// MaxResponseBytes bounds a reply body; zero means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// UDPRetry is the first wait for a UDP tracker's reply before the
+	// request is sent again; zero means DefaultUDPRetry.
+	UDPRetry time.Duration
+
+	udp udpState
+	// now is the clock that ages UDP connection ids; tests replace it.
+	now func() time.Time
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c *Client) udpRetry() time.Duration {
+	if c.UDPRetry > 0 {
+		return c.UDPRetry
+	}
+	return DefaultUDPRetry
+}
+
+func (c *Client) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // Announce sends req to the tracker at announceURL and returns its reply. A
 // refusal from the tracker is returned as an error wrapping *FailureError.
 func (c *Client) Announce(ctx context.Context, announceURL string, req AnnounceRequest) (*AnnounceResponse, error) {
+	if isUDPURL(announceURL) {
+		resp, err := c.announceUDP(ctx, announceURL, req)
+		if err != nil {
+			return nil, fmt.Errorf("announce to %s: %w", safeURL(announceURL), err)
+		}
+		return resp, nil
+	}
 	u, err := announceRequestURL(announceURL, req)
 	if err != nil {
 		return nil, fmt.Errorf("announce to %s: %w", safeURL(announceURL), err)
@@ -82,8 +120,15 @@ func (c *Client) AnnounceTiers(ctx context.Context, tiers [][]string, req Announ
 }
 
 // Scrape asks the tracker behind announceURL for the counts of the given
-// torrents, or of all its torrents when none are given.
+// torrents, or, from an HTTP tracker, of all its torrents when none are given.
 func (c *Client) Scrape(ctx context.Context, announceURL string, infoHashes ...[20]byte) (map[[20]byte]ScrapeStats, error) {
+	if isUDPURL(announceURL) {
+		stats, err := c.scrapeUDP(ctx, announceURL, infoHashes)
+		if err != nil {
+			return nil, fmt.Errorf("scrape %s: %w", safeURL(announceURL), err)
+		}
+		return stats, nil
+	}
 	u, err := scrapeURL(announceURL)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", safeURL(announceURL), err)
@@ -111,10 +156,7 @@ func (c *Client) Scrape(ctx context.Context, announceURL string, infoHashes ...[
 // get fetches u and returns its body, bounded in time and size. A non-200
 // reply that carries a bencoded failure reason is returned as that failure.
 func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := c.timeout()
 	limit := c.MaxResponseBytes
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes

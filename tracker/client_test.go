@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"btclient/bencode"
 )
 
 // fakeTracker serves body at every path and remembers the last request.
@@ -36,7 +38,14 @@ func newFakeTracker(t *testing.T, status int, body []byte) *fakeTracker {
 	return ft
 }
 
-func bencoded(v map[string]any) []byte { return appendBencode(nil, v) }
+// bencoded encodes a reply for a fake tracker to send.
+func bencoded(v map[string]any) []byte {
+	b, err := bencode.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func compact4(peers ...string) []byte {
 	var b []byte
@@ -221,7 +230,8 @@ func TestClientAnnounceSendsEveryParameter(t *testing.T) {
 }
 
 func TestClientAnnounceRejectsBadURLs(t *testing.T) {
-	for _, u := range []string{"udp://tracker.example:80/announce", "http:///announce", "::not a url", "ftp://x/announce"} {
+	// None of these may reach a resolver: each is refused before any lookup.
+	for _, u := range []string{"udp://tracker.example/announce", "udp://:80/announce", "http:///announce", "::not a url", "ftp://x/announce", "wss://tracker.example/announce"} {
 		t.Run(u, func(t *testing.T) {
 			var c Client
 			if _, err := c.Announce(context.Background(), u, AnnounceRequest{}); err == nil {
@@ -321,9 +331,9 @@ func TestClientAnnounceTiers(t *testing.T) {
 		},
 		{
 			name:      "skips URLs it cannot use",
-			tiers:     [][]string{{"udp://tracker.example:1337/announce"}, {goodURL}},
+			tiers:     [][]string{{"wss://tracker.example/announce", "udp://tracker.example/announce"}, {goodURL}},
 			wantURL:   goodURL,
-			wantTiers: [][]string{{"udp://tracker.example:1337/announce"}, {goodURL}},
+			wantTiers: [][]string{{"wss://tracker.example/announce", "udp://tracker.example/announce"}, {goodURL}},
 		},
 		{
 			name:    "reports every failure when none answers",
@@ -357,6 +367,26 @@ func TestClientAnnounceTiers(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("mixes UDP and HTTP trackers", func(t *testing.T) {
+		silent := newFakeUDPTracker(t, "udp", "127.0.0.1:0", func(udpRequest) [][]byte { return nil })
+		udpGood := newFakeUDPTracker(t, "udp", "127.0.0.1:0", honestUDP(3, compact4("10.0.0.8:8")))
+		c := Client{Timeout: 300 * time.Millisecond, UDPRetry: 50 * time.Millisecond}
+		tiers := [][]string{{silent.url, dead}, {garbage.URL + "/announce", udpGood.url, goodURL}}
+		resp, u, err := c.AnnounceTiers(context.Background(), tiers, AnnounceRequest{Port: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u != udpGood.url || len(resp.Peers) != 1 || resp.Peers[0].String() != "10.0.0.8:8" {
+			t.Fatalf("answered by %s with %v, want %s with 10.0.0.8:8", u, resp.Peers, udpGood.url)
+		}
+		if tiers[1][0] != udpGood.url {
+			t.Fatalf("tiers = %v: the UDP tracker that answered is not first in its tier", tiers)
+		}
+		if len(silent.received(udpConnect)) == 0 {
+			t.Fatal("the silent UDP tracker was never asked")
+		}
+	})
 
 	t.Run("stops when the context is cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -1,11 +1,13 @@
 package tracker
 
 import (
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func FuzzParseAnnounceResponse(f *testing.F) {
@@ -96,4 +98,77 @@ func FuzzServeAnnounce(f *testing.F) {
 			t.Fatalf("%d swarms, %d peers counted, %d held", len(s.swarms), s.peers, total)
 		}
 	})
+}
+
+// FuzzUDPReply feeds arbitrary datagrams to every check a UDP tracker's
+// reply passes: nothing panics, only our transaction is believed, and what
+// is accepted holds only dialable peers and counts in range.
+func FuzzUDPReply(f *testing.F) {
+	const tid = 0x01020304
+	f.Add(udpReply(udpConnect, tid, be64(0x0123456789abcdef)), false, uint8(1))
+	f.Add(udpReply(udpAnnounce, tid, be32(1800, 1, 2), compact4("10.0.0.1:6881", "10.0.0.2:0")), false, uint8(1))
+	f.Add(udpReply(udpAnnounce, tid, be32(60, 0, 0), compact6("[2001:db8::1]:1")), true, uint8(1))
+	f.Add(udpReply(udpScrape, tid, be32(1, 2, 3, 4, 5, 6)), false, uint8(2))
+	f.Add(udpReply(udpError, tid, []byte("go away\x00")), false, uint8(1))
+	f.Add(udpReply(udpAnnounce, tid+1, be32(60, 0, 0)), false, uint8(1))
+	f.Add([]byte{0, 0, 0, 1}, false, uint8(0))
+	f.Fuzz(func(t *testing.T, p []byte, v6 bool, nHashes uint8) {
+		for _, want := range []uint32{udpConnect, udpAnnounce, udpScrape} {
+			verdict := classifyReply(p, tid, want)
+			if verdict != replyIgnore && (len(p) < 8 || binary.BigEndian.Uint32(p[4:]) != tid) {
+				t.Fatalf("believed a datagram of another transaction: %x", p)
+			}
+			switch verdict {
+			case replyFailure:
+				fe := parseUDPError(p)
+				if len(fe.Reason) > udpMaxErrorMessage || !utf8.ValidString(fe.Reason) {
+					t.Fatalf("error message of %d bytes, valid UTF-8 %v", len(fe.Reason), utf8.ValidString(fe.Reason))
+				}
+			case replyAnswer:
+				if binary.BigEndian.Uint32(p) != want {
+					t.Fatalf("action %d taken for %d", binary.BigEndian.Uint32(p), want)
+				}
+				checkUDPAnswer(t, p, want, v6, int(nHashes%100))
+			}
+		}
+	})
+}
+
+func checkUDPAnswer(t *testing.T, p []byte, action uint32, v6 bool, nHashes int) {
+	switch action {
+	case udpConnect:
+		if _, err := parseConnectReply(p); err != nil {
+			t.Fatalf("a classified connect reply does not parse: %v", err)
+		}
+	case udpAnnounce:
+		resp, err := parseAnnounceReply(p, v6)
+		if err != nil {
+			return
+		}
+		if resp.Interval < 0 || resp.Interval > maxInterval || resp.Complete < 0 || resp.Incomplete < 0 {
+			t.Fatalf("out of range: %+v", resp)
+		}
+		for _, peer := range resp.Peers {
+			if !peer.IP.IsValid() || peer.Port == 0 || peer.IP.Is4In6() {
+				t.Fatalf("undialable peer %v", peer)
+			}
+		}
+	case udpScrape:
+		hashes := make([][20]byte, nHashes)
+		for i := range hashes {
+			hashes[i][0] = byte(i)
+		}
+		stats := make(map[[20]byte]ScrapeStats)
+		if err := parseScrapeReply(p, hashes, stats); err != nil {
+			return
+		}
+		if len(stats) != nHashes {
+			t.Fatalf("%d results for %d hashes", len(stats), nHashes)
+		}
+		for _, st := range stats {
+			if st.Complete < 0 || st.Downloaded < 0 || st.Incomplete < 0 {
+				t.Fatalf("negative count %+v", st)
+			}
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package tracker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
 	"time"
+
+	"btclient/bencode"
 )
 
 // maxInterval bounds the intervals a tracker may ask for; anything longer is
@@ -102,8 +105,17 @@ func parseScrapeResponse(body []byte) (map[[20]byte]ScrapeStats, error) {
 	return out, nil
 }
 
+// decodeDict decodes a reply body that must be one bencoded dictionary. Only
+// whitespace may follow it: some trackers end their reply with a newline.
 func decodeDict(body []byte) (map[string]any, error) {
-	v, err := decodeBencode(body)
+	n, err := bencode.Scan(body)
+	if err != nil {
+		return nil, err
+	}
+	if rest := bytes.TrimSpace(body[n:]); len(rest) > 0 {
+		return nil, fmt.Errorf("bencode: %d bytes of trailing data at offset %d", len(rest), n)
+	}
+	v, err := bencode.Decode(body[:n])
 	if err != nil {
 		return nil, err
 	}

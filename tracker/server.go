@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"btclient/bencode"
 )
 
 // ServerConfig holds the server's tunables. Zero fields take the values of
@@ -152,8 +154,48 @@ type badRequest string
 
 func (e badRequest) Error() string { return string(e) }
 
+// The bencoded shapes of the server's replies.
+type (
+	failureReply struct {
+		Reason string `bencode:"failure reason"`
+	}
+	announceReply struct {
+		Interval    int64 `bencode:"interval"`
+		MinInterval int64 `bencode:"min interval"`
+		Complete    int   `bencode:"complete"`
+		Incomplete  int   `bencode:"incomplete"`
+		// Peers is a compact []byte (BEP 23) or a []dictPeer.
+		Peers  any    `bencode:"peers"`
+		Peers6 []byte `bencode:"peers6,omitempty"`
+	}
+	dictPeer struct {
+		IP     string `bencode:"ip"`
+		Port   int    `bencode:"port"`
+		PeerID []byte `bencode:"peer id,omitempty"`
+	}
+	scrapeReply struct {
+		Files map[string]scrapeFile `bencode:"files"`
+	}
+	scrapeFile struct {
+		Complete   int `bencode:"complete"`
+		Downloaded int `bencode:"downloaded"`
+		Incomplete int `bencode:"incomplete"`
+	}
+)
+
+// encodeReply bencodes one of the reply types above.
+func encodeReply(v any) []byte {
+	b, err := bencode.Marshal(v)
+	if err != nil {
+		// The reply types hold only strings, integers, byte slices and
+		// maps with string keys, which always encode.
+		return []byte("d14:failure reason14:internal errore")
+	}
+	return b
+}
+
 func failureBody(reason string) []byte {
-	return appendBencode(nil, map[string]any{"failure reason": reason})
+	return encodeReply(failureReply{Reason: reason})
 }
 
 // announceParams is a validated announce.
@@ -177,16 +219,16 @@ func (s *Server) announce(rawQuery, remoteAddr string) []byte {
 	if err != nil {
 		return failureBody(err.Error())
 	}
-	reply := map[string]any{
-		"interval":     int64(max(s.cfg.Interval/time.Second, 1)),
-		"min interval": int64(max(s.cfg.MinInterval/time.Second, 1)),
-		"complete":     complete,
-		"incomplete":   incomplete,
+	reply := announceReply{
+		Interval:    int64(max(s.cfg.Interval/time.Second, 1)),
+		MinInterval: int64(max(s.cfg.MinInterval/time.Second, 1)),
+		Complete:    complete,
+		Incomplete:  incomplete,
 	}
 	if p.compact {
 		// BEP 23 for IPv4, the peers6 key of BEP 7 for IPv6: the address
 		// then the port, big-endian.
-		var v4, v6 []byte
+		v4 := []byte{}
 		for _, sp := range peers {
 			ip, port := sp.addr.Addr(), sp.addr.Port()
 			if ip.Is4() {
@@ -194,28 +236,22 @@ func (s *Server) announce(rawQuery, remoteAddr string) []byte {
 				v4 = append(append(v4, a[:]...), byte(port>>8), byte(port))
 			} else {
 				a := ip.As16()
-				v6 = append(append(v6, a[:]...), byte(port>>8), byte(port))
+				reply.Peers6 = append(append(reply.Peers6, a[:]...), byte(port>>8), byte(port))
 			}
 		}
-		reply["peers"] = v4
-		if len(v6) > 0 {
-			reply["peers6"] = v6
-		}
+		reply.Peers = v4
 	} else {
-		list := make([]any, 0, len(peers))
+		list := make([]dictPeer, 0, len(peers))
 		for _, sp := range peers {
-			d := map[string]any{
-				"ip":   sp.addr.Addr().String(),
-				"port": int(sp.addr.Port()),
-			}
+			d := dictPeer{IP: sp.addr.Addr().String(), Port: int(sp.addr.Port())}
 			if !p.noPeerID {
-				d["peer id"] = sp.id[:]
+				d.PeerID = sp.id[:]
 			}
 			list = append(list, d)
 		}
-		reply["peers"] = list
+		reply.Peers = list
 	}
-	return appendBencode(nil, reply)
+	return encodeReply(reply)
 }
 
 func (s *Server) parseAnnounce(rawQuery, remoteAddr string) (announceParams, error) {
@@ -385,17 +421,17 @@ func (s *Server) scrape(rawQuery string) []byte {
 			return failureBody(fmt.Sprintf("info_hash is %d bytes, want 20", len(h)))
 		}
 	}
-	files := make(map[string]any)
+	files := make(map[string]scrapeFile)
 	s.mu.Lock()
 	now := s.cfg.Now()
 	cutoff := now.Add(-s.ttl())
-	stats := func(ih [20]byte) map[string]any {
-		var complete, incomplete, downloaded int
+	stats := func(ih [20]byte) scrapeFile {
+		var f scrapeFile
 		if sw := s.swarms[ih]; sw != nil {
 			s.peers -= sw.expire(cutoff)
-			complete, incomplete, downloaded = sw.seeders, sw.leechers(), sw.downloaded
+			f = scrapeFile{Complete: sw.seeders, Incomplete: sw.leechers(), Downloaded: sw.downloaded}
 		}
-		return map[string]any{"complete": complete, "incomplete": incomplete, "downloaded": downloaded}
+		return f
 	}
 	if len(hashes) == 0 {
 		for ih := range s.swarms {
@@ -406,7 +442,7 @@ func (s *Server) scrape(rawQuery string) []byte {
 		files[h] = stats([20]byte([]byte(h)))
 	}
 	s.mu.Unlock()
-	return appendBencode(nil, map[string]any{"files": files})
+	return encodeReply(scrapeReply{Files: files})
 }
 
 // ttl is how long a peer is remembered after its last announce.

@@ -1,10 +1,12 @@
-// Package tracker is an HTTP BitTorrent tracker, both sides: a client that
-// announces to and scrapes any BEP 3 / BEP 23 tracker, and an in-memory
-// server that real clients can announce to.
+// Package tracker talks to BitTorrent trackers: a client that announces to
+// and scrapes HTTP trackers (BEP 3, BEP 23) and UDP trackers (BEP 15), and an
+// in-memory HTTP tracker server that real clients can announce to.
 //
-// client.go builds requests and talks HTTP, response.go parses replies,
-// server.go answers /announce and /scrape, swarm.go keeps the peers, and
-// bencode.go is the bounded codec both sides share.
+// client.go builds HTTP requests and picks HTTP or UDP by the URL's scheme,
+// response.go parses HTTP replies, udp.go is the UDP wire format and
+// udpclient.go its exchanges (retransmission, connection ids); server.go
+// answers /announce and /scrape and swarm.go keeps the peers. Both sides
+// bencode through btclient/bencode.
 package tracker
 
 import (
