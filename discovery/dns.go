@@ -71,4 +71,3 @@ func KeepRegistered(ctx context.Context, apiURL, name, ip string, log *slog.Logg
 		}
 	}
 }
-
