@@ -1,0 +1,280 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"btclient/discovery"
+	"btclient/torrent"
+)
+
+// testConfig is a session on a loopback port with no overlay and no tracker:
+// peers come only from what a test says.
+func testConfig(t *testing.T, dir, state string) Config {
+	cfg := DefaultConfig()
+	cfg.DownloadDir = dir
+	cfg.StateDir = state
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.Discovery.Mode = discovery.ModeTracker
+	cfg.Swarm.Tick = 100 * time.Millisecond
+	return cfg
+}
+
+// running starts a session; it stops with the test (or with stop).
+func running(t *testing.T, cfg Config) (s *Session, stop func()) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// makeContent writes a file or a small folder under dir and returns the
+// .torrent's bytes.
+func makeContent(t *testing.T, dir, name string, size int, multi bool) []byte {
+	t.Helper()
+	root := filepath.Join(dir, name)
+	write := func(p string, n int) {
+		b := make([]byte, n)
+		rand.Read(b)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if multi {
+		write(filepath.Join(root, "a.bin"), size/2)
+		write(filepath.Join(root, "sub", "b.bin"), size-size/2)
+	} else {
+		write(root, size)
+	}
+	data, _, err := torrent.Create(root, torrent.CreateOptions{PieceLength: 32 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func sameFiles(t *testing.T, a, b string, m *torrent.MetaInfo) {
+	t.Helper()
+	for _, f := range m.Files {
+		x, err1 := os.ReadFile(filepath.Join(a, m.FilePath(f)))
+		y, err2 := os.ReadFile(filepath.Join(b, m.FilePath(f)))
+		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+			t.Fatalf("%s differs (%v, %v)", m.FilePath(f), err1, err2)
+		}
+	}
+}
+
+// One session seeds three torrents on its single port; another downloads
+// all three at once through that port, one of them from a magnet link.
+func TestManyTorrentsThroughOnePort(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	seeder, _ := running(t, testConfig(t, src, ""))
+	peer := []string{fmt.Sprintf("127.0.0.1:%d", seeder.PeerPort())}
+	leecher, _ := running(t, testConfig(t, dst, t.TempDir()))
+	var metas []*torrent.MetaInfo
+	for i, multi := range []bool{false, true, false} {
+		data := makeContent(t, src, fmt.Sprintf("t%d", i), 300<<10+i*1000, multi)
+		if _, dup, err := seeder.Add(AddOptions{Metainfo: data}); err != nil || dup {
+			t.Fatalf("seeder add: %v %v", dup, err)
+		}
+		m, _ := torrent.Parse(data)
+		metas = append(metas, m)
+		opt := AddOptions{Metainfo: data, Peers: peer}
+		if i == 2 {
+			opt = AddOptions{Magnet: m.Magnet().String(), Peers: peer}
+		}
+		if _, _, err := leecher.Add(opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range metas {
+		lt := leecher.ByHash(m.InfoHash)
+		select {
+		case <-lt.Completed():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s not complete: %+v", m.Name, lt.Status())
+		}
+		sameFiles(t, src, dst, m)
+		if st := lt.Status(); st.State != StateSeeding || st.Done != m.TotalLength {
+			t.Fatalf("%s: %+v", m.Name, st)
+		}
+	}
+	if _, dup, err := leecher.Add(AddOptions{Magnet: metas[0].Magnet().String()}); err != nil || !dup {
+		t.Fatalf("adding the same info hash again: dup %v, err %v", dup, err)
+	}
+}
+
+// A restart with the files unchanged hashes nothing; a file changed behind
+// the session's back is checked again, and what no longer verifies is not
+// reported verified.
+func TestRestartTrustsResumeDataOnlyForUnchangedFiles(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	data := makeContent(t, dir, "film", 600<<10, true)
+	m, _ := torrent.Parse(data)
+	cfg := testConfig(t, dir, state)
+	cfg.Restore = true
+
+	s, stop := running(t, cfg)
+	tr, _, err := s.Add(AddOptions{Metainfo: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tr.Completed()
+	if h := tr.Status().Hashed; h != m.NumPieces() {
+		t.Fatalf("first start hashed %d pieces, want all %d", h, m.NumPieces())
+	}
+	stop()
+
+	s, stop = running(t, cfg)
+	waitFor(t, "the torrent back", 5*time.Second, func() bool { return len(s.List()) == 1 })
+	tr = s.List()[0]
+	<-tr.Completed()
+	if st := tr.Status(); st.Hashed != 0 || st.ID != 1 {
+		t.Fatalf("clean restart: hashed %d pieces (want 0), id %d", st.Hashed, st.ID)
+	}
+	stop()
+
+	// A byte changed behind its back, the size kept.
+	p := filepath.Join(dir, "film", "a.bin")
+	b, _ := os.ReadFile(p)
+	b[10] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = running(t, cfg)
+	waitFor(t, "the torrent back", 5*time.Second, func() bool { return len(s.List()) == 1 })
+	tr = s.List()[0]
+	waitFor(t, "the check", 10*time.Second, func() bool { return tr.Status().State == StateDownloading })
+	if st := tr.Status(); st.Hashed != m.NumPieces() || st.HavePieces != m.NumPieces()-1 {
+		t.Fatalf("after a change: hashed %d (want %d), verified %d (want all but one)", st.Hashed, m.NumPieces(), st.HavePieces)
+	}
+}
+
+func TestAddRefusesDirectoriesOutsideAndBadInput(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := running(t, testConfig(t, dir, t.TempDir()))
+	data := makeContent(t, t.TempDir(), "x", 40<<10, false)
+	for _, d := range []string{"/etc", filepath.Join(dir, ".."), filepath.Join(dir, "..", "elsewhere")} {
+		if _, _, err := s.Add(AddOptions{Metainfo: data, DownloadDir: d}); !errors.Is(err, ErrBadInput) {
+			t.Errorf("download dir %s: err = %v, want ErrBadInput", d, err)
+		}
+	}
+	if _, _, err := s.Add(AddOptions{Metainfo: data, DownloadDir: filepath.Join(dir, "sub")}); err != nil {
+		t.Errorf("a directory inside: %v", err)
+	}
+	for name, opt := range map[string]AddOptions{
+		"junk metainfo": {Metainfo: []byte("d4:junk")},
+		"bad magnet":    {Magnet: "magnet:?xt=urn:btih:123"},
+		"nothing":       {},
+	} {
+		if _, _, err := s.Add(opt); !errors.Is(err, ErrBadInput) {
+			t.Errorf("%s: err = %v, want ErrBadInput", name, err)
+		}
+	}
+	if len(s.List()) != 1 {
+		t.Fatalf("%d torrents, want the one good add", len(s.List()))
+	}
+}
+
+func TestRemoveWithDataDeletesOnlyTheTorrentsFiles(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	data := makeContent(t, dir, "album", 100<<10, true)
+	keep := filepath.Join(dir, "album", "mine.txt")
+	os.WriteFile(keep, []byte("not the torrent's"), 0o644)
+	s, _ := running(t, testConfig(t, dir, state))
+	tr, _, err := s.Add(AddOptions{Metainfo: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tr.Completed()
+	if err := s.Remove(tr.ID(), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"album/a.bin", "album/sub/b.bin", "album/sub"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there", p)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("a file that is not the torrent's was removed: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(state, "torrents")); len(entries) != 0 {
+		t.Errorf("state still holds %d files of the removed torrent", len(entries))
+	}
+	if _, err := s.Get(tr.ID()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after Remove: %v", err)
+	}
+}
+
+func TestStopStartAndLimits(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := running(t, testConfig(t, dir, t.TempDir()))
+	data := makeContent(t, dir, "f", 64<<10, false)
+	tr, _, err := s.Add(AddOptions{Metainfo: data, Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Status(); st.State != StateStopped {
+		t.Fatalf("added paused: %s", st.State)
+	}
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-tr.Completed()
+	if err := tr.SetRates(1000, 2000); err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Status(); st.UploadLimit != 1000 || st.DownloadLimit != 2000 {
+		t.Fatalf("limits: %+v", st)
+	}
+	if err := tr.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Status(); st.State != StateStopped || st.Done != st.Size {
+		t.Fatalf("stopped: %+v", st)
+	}
+	if err := s.SetRates(5<<20, 0); err != nil {
+		t.Fatal(err)
+	}
+	if up, down := s.Rates(); up != 5<<20 || down != 0 {
+		t.Fatalf("session rates %d %d", up, down)
+	}
+}
