@@ -15,7 +15,7 @@ func (s *Service) announceTrackers(ctx context.Context, p Params, t Torrent, tie
 	select {
 	case <-g.opened:
 		if s.cfg.Mode == ModeAuto && (len(s.cfg.Overlay.Bootstrap) > 0 || s.cfg.Overlay.ResolveBootstrap != nil) {
-			s.log.Info("overlay found no peers; asking the trackers")
+			s.log.Info("overlay found no peers; falling back to the tracker")
 		}
 	case <-ctx.Done():
 		return

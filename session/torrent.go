@@ -111,6 +111,9 @@ type Status struct {
 	// resume data vouched for everything.
 	Hashed  int
 	Learned map[string]int
+	// MetadataFrom gives the peer each metadata piece came from, for a
+	// torrent that started from a magnet link (this run).
+	MetadataFrom []string
 }
 
 // Status returns the torrent's state now.
@@ -151,6 +154,7 @@ func (t *Torrent) Status() Status {
 		st.DownRate, st.UpRate, st.Peers = s.DownRate, s.UpRate, s.Peers
 		st.MetadataPieces, st.MetadataHave = s.MetadataPieces, s.MetadataHave
 		st.Wasted, st.BadPeers, st.Hashed, st.Learned = s.Wasted, s.BadPeers, s.Hashed, s.Learned
+		st.MetadataFrom = s.MetadataFrom
 		if st.Name == "" {
 			st.Name = s.Name
 		}

@@ -248,7 +248,13 @@ func (l *loop) metadataComplete() error {
 		return fmt.Errorf("metadata from peers: %w", err)
 	}
 	from := map[*peer]bool{}
+	t.metadataFrom = t.metadataFrom[:0]
 	for _, p := range md.from {
+		a := p.addr
+		if d, ok := p.dialAddr(); ok {
+			a = d.String()
+		}
+		t.metadataFrom = append(t.metadataFrom, a)
 		from[p] = true
 	}
 	t.metadataPeers = len(from)

@@ -101,8 +101,10 @@ type Stats struct {
 	// the metadata; both 0 when it was known from the start.
 	MetadataPieces, MetadataHave int
 	// MetadataPeers counts the peers whose pieces made up the metadata that
-	// verified (0 when it was known from the start).
+	// verified (0 when it was known from the start); MetadataFrom gives the
+	// address each piece came from.
 	MetadataPeers int
+	MetadataFrom  []string
 	// Learned counts the peer addresses learned from each origin ("pex",
 	// "direct", and the names AddPeers was given).
 	Learned map[string]int
@@ -137,8 +139,10 @@ type Torrent struct {
 	ownStore bool
 	// learned counts the addresses learned from each origin.
 	learned map[string]int
-	// metadataPeers counts who supplied the metadata that verified.
+	// metadataPeers counts who supplied the metadata that verified;
+	// metadataFrom says who, piece by piece.
 	metadataPeers int
+	metadataFrom  []string
 	// hashedOnStart counts the pieces the start-up check read and hashed.
 	hashedOnStart int
 	checked       bool // the start-up check is over
@@ -389,6 +393,7 @@ func (t *Torrent) publish() {
 		Hashed:        t.hashedOnStart,
 		Checked:       t.checked,
 		MetadataPeers: t.metadataPeers,
+		MetadataFrom:  slices.Clone(t.metadataFrom),
 	}
 	if t.meta != nil {
 		s.Name = t.meta.Name

@@ -71,7 +71,7 @@ type downloadFlags struct {
 }
 
 const downloadUsage = `btclient [flags] TORRENT|MAGNET
-       btclient create|info|daemon|remote|tracker|dnsd|node|probe [flags] ...
+       btclient create|info|tracker|dnsd|node|probe [flags] ...
 
 Download TORRENT (a .torrent file) or MAGNET (a magnet link), verify every
 piece, then keep seeding until SIGINT/SIGTERM.`
@@ -188,8 +188,11 @@ func download(ctx context.Context, f downloadFlags, cfg session.Config, add sess
 	if err != nil {
 		return err
 	}
-	log.Info("peer wire listening", "port", sess.PeerPort(), "name", t.Status().Name,
-		"info_hash", fmt.Sprintf("%x", t.InfoHash()), "overlay", sess.Discovery().OverlayAddr())
+	log.Info("peer wire listening", "addr", net.JoinHostPort(f.session.discovery.bindHost(), fmt.Sprint(sess.PeerPort())),
+		"name", t.Status().Name, "info_hash", fmt.Sprintf("%x", t.InfoHash()))
+	if a := sess.Discovery().OverlayAddr(); a != "" {
+		log.Info("overlay listening", "addr", a, "bootstrap", f.session.discovery.bootstrap)
+	}
 	if f.status != "" {
 		stop, err := serveStatus(ctx, f.status, sess, t, log)
 		if err != nil {

@@ -38,6 +38,7 @@ type statusJSON struct {
 	Hashed         int            `json:"hashed_on_start"`
 	Learned        map[string]int `json:"peers_learned,omitempty"`
 	Magnet         string         `json:"magnet"`
+	MetadataFrom   []string       `json:"metadata_from,omitempty"`
 }
 
 func statusOf(s session.Status) statusJSON {
@@ -46,7 +47,7 @@ func statusOf(s session.Status) statusJSON {
 		Downloaded: s.Downloaded, Uploaded: s.Uploaded, DownRate: s.DownRate, UpRate: s.UpRate,
 		Peers: s.Peers, State: string(s.State), Error: s.Error, Pieces: s.Pieces, HavePieces: s.HavePieces,
 		Wasted: s.Wasted, BadPeers: s.BadPeers, MetadataPieces: s.MetadataPieces, MetadataHave: s.MetadataHave,
-		Hashed: s.Hashed, Learned: s.Learned, Magnet: s.Magnet,
+		Hashed: s.Hashed, Learned: s.Learned, Magnet: s.Magnet, MetadataFrom: s.MetadataFrom,
 	}
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """A libtorrent peer for btclient's interoperability tests and benchmarks.
 
-usage: lt.py seed|leech TORRENT DIR --listen IP:PORT [--peer IP:PORT ...]
+usage: lt.py seed|leech TORRENT|MAGNET DIR --listen IP:PORT [--peer IP:PORT ...]
 
 seed: serve DIR's copy of TORRENT until killed; prints "seeding" once checked.
 leech: download into DIR, print "complete" and exit 0 when every piece is
-verified (exit 1 after --timeout seconds). DHT, LSD, UPnP and NAT-PMP are off;
-peers come from --peer or the torrent's tracker.
+verified (exit 1 after --timeout seconds). A magnet link's metadata comes
+from peers (BEP 9). DHT, LSD, UPnP and NAT-PMP are off; peers come from
+--peer, the torrent's tracker or peer exchange.
 """
 import argparse
 import sys
@@ -24,6 +25,7 @@ def main():
     ap.add_argument("--peer", action="append", default=[])
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion until killed")
+    ap.add_argument("--download-rate", type=int, default=0, help="cap downloads at this many bytes/s")
     a = ap.parse_args()
 
     s = lt.session({
@@ -39,8 +41,15 @@ def main():
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
         "user_agent": "libtorrent-interop-test",
     })
-    ti = lt.torrent_info(a.torrent)
-    h = s.add_torrent({"ti": ti, "save_path": a.dir})
+    if a.torrent.startswith("magnet:"):
+        params = lt.parse_magnet_uri(a.torrent)
+        params.save_path = a.dir
+        h = s.add_torrent(params)
+    else:
+        h = s.add_torrent({"ti": lt.torrent_info(a.torrent), "save_path": a.dir})
+    if a.download_rate:
+        # A torrent's own limit: the session's exempts local peers.
+        h.set_download_limit(a.download_rate)
     for p in a.peer:
         host, port = p.rsplit(":", 1)
         h.connect_peer((host, int(port)))
