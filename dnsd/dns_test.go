@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"btclient/internal/testwait"
 	"fmt"
 	"net"
 	"slices"
@@ -302,7 +303,7 @@ func TestGarbageLeavesDNSServerAnswering(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		c := dns.Client{Net: network, Timeout: time.Second}
 		var lastErr error
-		eventually(t, 10*time.Second, "a "+network+" answer after the garbage", func() bool {
+		testwait.Until(t, 10*time.Second, "a "+network+" answer after the garbage", func() bool {
 			resp, _, err := c.Exchange(new(dns.Msg).SetQuestion("node.example.", dns.TypeA), srv.DNSAddr())
 			if err != nil {
 				lastErr = err

@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"btclient/internal/testwait"
 	"context"
 	"errors"
 	"net/http"
@@ -26,18 +27,6 @@ func resolvesTo(dnsAddr, name string, want ...string) bool {
 	}
 	slices.Sort(got)
 	return slices.Equal(got, want)
-}
-
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestReplicationAcrossThreeServers(t *testing.T) {
@@ -79,7 +68,7 @@ func TestReplicationAcrossThreeServers(t *testing.T) {
 			post(t, apiAddr[0], "swarm.example", "10.0.0.1", 300)
 			post(t, apiAddr[0], "swarm.example", "10.0.0.2", 300)
 			post(t, apiAddr[0], "gone.example", "10.0.0.3", 300)
-			eventually(t, 10*time.Second, "a record posted to the first resolves at the third", func() bool {
+			testwait.Until(t, 10*time.Second, "a record posted to the first resolves at the third", func() bool {
 				return resolvesTo(dnsAddr[2], "swarm.example", "10.0.0.1", "10.0.0.2") &&
 					resolvesTo(dnsAddr[2], "gone.example", "10.0.0.3")
 			})
@@ -90,14 +79,14 @@ func TestReplicationAcrossThreeServers(t *testing.T) {
 			if status, body := do(t, http.MethodDelete, "http://"+apiAddr[0]+"/records/gone.example", ""); status != http.StatusOK {
 				t.Fatalf("DELETE: %d %s", status, body)
 			}
-			eventually(t, 10*time.Second, "deletions at the first reach the third", func() bool {
+			testwait.Until(t, 10*time.Second, "deletions at the first reach the third", func() bool {
 				return resolvesTo(dnsAddr[2], "swarm.example", "10.0.0.2") && resolvesTo(dnsAddr[2], "gone.example")
 			})
 
 			stop[2]()
 			post(t, apiAddr[0], "late.example", "10.0.0.4", 300)
 			startServer(t, config(2)) // a fresh process: empty state, same addresses
-			eventually(t, 10*time.Second, "a restarted third server catches up", func() bool {
+			testwait.Until(t, 10*time.Second, "a restarted third server catches up", func() bool {
 				return resolvesTo(dnsAddr[2], "swarm.example", "10.0.0.2") &&
 					resolvesTo(dnsAddr[2], "late.example", "10.0.0.4") &&
 					resolvesTo(dnsAddr[2], "gone.example")
@@ -106,7 +95,7 @@ func TestReplicationAcrossThreeServers(t *testing.T) {
 			// Replication runs both ways: a record registered at the third
 			// reaches the first.
 			post(t, apiAddr[2], "back.example", "10.0.0.5", 300)
-			eventually(t, 10*time.Second, "a record posted to the third resolves at the first", func() bool {
+			testwait.Until(t, 10*time.Second, "a record posted to the third resolves at the first", func() bool {
 				return resolvesTo(dnsAddr[0], "back.example", "10.0.0.5")
 			})
 		})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -218,7 +219,7 @@ func TestChaosSwarm(t *testing.T) {
 	for _, n := range all {
 		overlays = append(overlays, n.overlay)
 	}
-	waitUntil(t, 30*time.Second, "every node to answer a ping", func() bool {
+	testwait.Until(t, 30*time.Second, "every node to answer a ping", func() bool {
 		return everyNode(overlays, func(a string) bool { _, err := cl.Ping(ctx, a); return err == nil })
 	})
 	fakeHash, _ := overlay.ParseInfoHash("cafe0000cafe0000cafe0000cafe0000cafe0000")
@@ -515,7 +516,7 @@ func TestChaosReassign(t *testing.T) {
 		}
 		return first, longest
 	}
-	waitUntil(t, 2*time.Minute, "a fifth of the download", func() bool {
+	testwait.Until(t, 2*time.Minute, "a fifth of the download", func() bool {
 		st, ok := getStatus(status)
 		return ok && st.Done >= size/5
 	})
@@ -523,7 +524,7 @@ func TestChaosReassign(t *testing.T) {
 	t.Logf("SIGKILL seeder A at %.0f%% with %d peers", 100*float64(st.Done)/float64(size), st.Peers)
 	kFirst, kLongest := watch("kill", func() { pa.signal(syscall.SIGKILL) })
 
-	waitUntil(t, 2*time.Minute, "half the download", func() bool {
+	testwait.Until(t, 2*time.Minute, "half the download", func() bool {
 		st, ok := getStatus(status)
 		return ok && st.Done >= size/2
 	})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"io"
 	"net"
 	"os"
@@ -77,7 +78,7 @@ func TestDownloadSurvivesSeederKilledMidway(t *testing.T) {
 	dst := t.TempDir()
 	status := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 	l := leecher(t, "leecher", dst, tor, status, a, b)
-	waitUntil(t, time.Minute, "a third of the download", func() bool {
+	testwait.Until(t, time.Minute, "a third of the download", func() bool {
 		st, ok := getStatus(status)
 		return ok && st.Done >= size/3
 	})
@@ -100,7 +101,7 @@ func TestResumeAfterKill9(t *testing.T) {
 	dst := t.TempDir()
 	status := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 	first := leecher(t, "first leecher", dst, tor, status, a)
-	waitUntil(t, time.Minute, "half the download", func() bool {
+	testwait.Until(t, time.Minute, "half the download", func() bool {
 		st, ok := getStatus(status)
 		return ok && st.Done >= size/2
 	})
@@ -109,7 +110,7 @@ func TestResumeAfterKill9(t *testing.T) {
 
 	second := leecher(t, "second leecher", dst, tor, status, a)
 	var got int64
-	waitUntil(t, time.Minute, "the resumed download to finish", func() bool {
+	testwait.Until(t, time.Minute, "the resumed download to finish", func() bool {
 		if st, ok := getStatus(status); ok {
 			got = st.Downloaded
 		}
@@ -181,7 +182,7 @@ func TestCorruptPeerCannotSpoilTheFile(t *testing.T) {
 	statusAddr := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 	l := leecher(t, "leecher", dst, tor, statusAddr, liar.addr, honest)
 	var last status
-	waitUntil(t, 2*time.Minute, "the download to finish", func() bool {
+	testwait.Until(t, 2*time.Minute, "the download to finish", func() bool {
 		if st, ok := getStatus(statusAddr); ok {
 			last = st
 		}

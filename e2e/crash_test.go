@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"crypto/sha1"
 	"errors"
 	"io"
@@ -220,7 +221,7 @@ func TestCrashKill9DuringDownloadAndSeeding(t *testing.T) {
 		p := startVictim(round)
 		// The first answer after the check must be exactly what is on disk.
 		var first status
-		waitUntil(t, 30*time.Second, "round "+strconv.Itoa(round)+": the restarted client to finish checking", func() bool {
+		testwait.Until(t, 30*time.Second, "round "+strconv.Itoa(round)+": the restarted client to finish checking", func() bool {
 			st, ok := getStatus(victimStatus)
 			if ok && st.State != "checking" {
 				first = st
@@ -286,7 +287,7 @@ func TestCrashKill9DuringDownloadAndSeeding(t *testing.T) {
 	// A last run finishes everything.
 	gate.shut()
 	p := startVictim(kills + 1)
-	waitUntil(t, 30*time.Second, "the last run to finish checking", func() bool {
+	testwait.Until(t, 30*time.Second, "the last run to finish checking", func() bool {
 		st, ok := getStatus(victimStatus)
 		return ok && st.State != "checking"
 	})

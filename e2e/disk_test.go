@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +135,7 @@ func TestDiskFullThenResume(t *testing.T) {
 	l2 := btclient(t, "leecher after remount", "-o", dir, "-p", "0", "--quiet", "--seed=false",
 		"--discovery-mode", "tracker", "--peer", gate.addr(), "--status", statusAddr, tor)
 	var first status
-	waitUntil(t, 30*time.Second, "the restarted client to check its data", func() bool {
+	testwait.Until(t, 30*time.Second, "the restarted client to check its data", func() bool {
 		st, ok := getStatus(statusAddr)
 		if ok && st.State != "checking" {
 			first = st
@@ -186,7 +187,7 @@ func TestDiskReadOnly(t *testing.T) {
 		path := filepath.Join(dir, "data.bin")
 		status := chaosAddr(t)
 		l := leecher(t, "leecher", dir, tor, status, seedAddr)
-		waitUntil(t, time.Minute, "a third of the download", func() bool {
+		testwait.Until(t, time.Minute, "a third of the download", func() bool {
 			st, ok := getStatus(status)
 			return ok && st.Done >= size/3
 		})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"fmt"
 	"net"
 	"os/exec"
@@ -59,7 +60,7 @@ func TestBootstrapByNameRegisteredInDNSD(t *testing.T) {
 	}
 	seedStatus, _ := node(0, src)
 	waitSeeding(t, seedStatus, 30*time.Second)
-	waitUntil(t, 10*time.Second, "the seeder's record in dnsd", func() bool {
+	testwait.Until(t, 10*time.Second, "the seeder's record in dnsd", func() bool {
 		out, err := digShort(dnsPort, name)
 		return err == nil && out != ""
 	})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ func startDNSD(t *testing.T, label, dnsAddr, apiAddr string, extra ...string) dn
 	t.Helper()
 	args := append([]string{"dnsd", "--listen", dnsAddr, "--api", apiAddr}, extra...)
 	p := btclient(t, label, args...)
-	waitUntil(t, 10*time.Second, label+" listening", func() bool {
+	testwait.Until(t, 10*time.Second, label+" listening", func() bool {
 		out := p.out.String()
 		return strings.Contains(out, "dns listening on "+dnsAddr) && strings.Contains(out, "api listening on "+apiAddr)
 	})
@@ -199,12 +200,12 @@ func TestDNSDReplicatesBetweenThreeProcesses(t *testing.T) {
 
 	dnsdPost(t, apiAddr[0], "tracker.swarm.test", "127.0.0.21", 300)
 	dnsdPost(t, apiAddr[0], "tracker.swarm.test", "127.0.0.22", 300)
-	waitUntil(t, 10*time.Second, "a record posted to the first resolves at the third", func() bool {
+	testwait.Until(t, 10*time.Second, "a record posted to the first resolves at the third", func() bool {
 		return dnsdResolves(t, dnsAddr[2], "tracker.swarm.test", "127.0.0.21", "127.0.0.22")
 	})
 
 	dnsdDelete(t, apiAddr[0], "tracker.swarm.test?ip=127.0.0.21")
-	waitUntil(t, 10*time.Second, "a deletion at the first reaches the third", func() bool {
+	testwait.Until(t, 10*time.Second, "a deletion at the first reaches the third", func() bool {
 		return dnsdResolves(t, dnsAddr[2], "tracker.swarm.test", "127.0.0.22")
 	})
 
@@ -214,7 +215,7 @@ func TestDNSDReplicatesBetweenThreeProcesses(t *testing.T) {
 	}
 	dnsdPost(t, apiAddr[0], "late.swarm.test", "127.0.0.23", 300)
 	startDNSD(t, "dnsd3-restarted", dnsAddr[2], apiAddr[2])
-	waitUntil(t, 10*time.Second, "the restarted third server catches up", func() bool {
+	testwait.Until(t, 10*time.Second, "the restarted third server catches up", func() bool {
 		return dnsdResolves(t, dnsAddr[2], "tracker.swarm.test", "127.0.0.22") &&
 			dnsdResolves(t, dnsAddr[2], "late.swarm.test", "127.0.0.23")
 	})

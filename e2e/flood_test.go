@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"bufio"
 	"bytes"
 	"context"
@@ -458,7 +459,7 @@ func TestFloodBtclientPorts(t *testing.T) {
 func TestFloodTracker(t *testing.T) {
 	addr := chaosAddr(t)
 	p := btclient(t, "tracker", "tracker", "--listen", addr, "--interval", "1m")
-	waitUntil(t, 10*time.Second, "tracker listening", func() bool {
+	testwait.Until(t, 10*time.Second, "tracker listening", func() bool {
 		return strings.Contains(p.out.String(), "tracker listening on "+addr)
 	})
 	ih := "flood-test-infohash!" // 20 bytes

@@ -3,8 +3,8 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -292,24 +292,10 @@ func getStatus(addr string) (status, bool) {
 	return st, st.State != ""
 }
 
-// waitUntil polls cond every 100 ms until it holds or d passes.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // waitSeeding waits until the client serving status at addr is seeding.
 func waitSeeding(t *testing.T, addr string, d time.Duration) {
 	t.Helper()
-	waitUntil(t, d, addr+" seeding", func() bool {
+	testwait.Until(t, d, addr+" seeding", func() bool {
 		st, ok := getStatus(addr)
 		return ok && st.State == "seeding"
 	})

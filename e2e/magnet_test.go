@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -252,7 +253,7 @@ func TestPeerExchangeLeadsToTheSeeder(t *testing.T) {
 			}
 			sameFile(t, content, filepath.Join(dst, "data.bin"))
 			// /status is refreshed every tick: poll it.
-			waitUntil(t, 5*time.Second, "A to have uploaded most of the file to C", func() bool {
+			testwait.Until(t, 5*time.Second, "A to have uploaded most of the file to C", func() bool {
 				st, ok := getStatus(aStatus)
 				return ok && st.Uploaded >= size*3/4
 			})
@@ -303,7 +304,7 @@ func TestMagnetWithoutPeersWaitsAndItsMetadataIsKept(t *testing.T) {
 	dst := t.TempDir()
 	status := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 	lonely := magnetLeecher(t, "lonely", dst, magnetOf(t, tor, "127.0.0.1:1"), status)
-	waitUntil(t, 10*time.Second, "fetching metadata in /status", func() bool {
+	testwait.Until(t, 10*time.Second, "fetching metadata in /status", func() bool {
 		st, ok := getStatus(status)
 		return ok && st.State == "fetching metadata"
 	})

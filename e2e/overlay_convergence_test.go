@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -23,7 +24,7 @@ func startOverlayNode(t *testing.T, label string, args ...string) (*proc, string
 	args = append([]string{"node", "--overlay-port", "0", "--bind", "127.0.0.1", "--advertise", "127.0.0.1"}, args...)
 	p := btclient(t, label, args...)
 	var addr string
-	waitUntil(t, 10*time.Second, label+" to listen", func() bool {
+	testwait.Until(t, 10*time.Second, label+" to listen", func() bool {
 		m := overlayListening.FindStringSubmatch(p.out.String())
 		if m != nil {
 			addr = m[1]
@@ -74,7 +75,7 @@ func TestOverlayConvergence(t *testing.T) {
 
 	// Let membership spread: every node should know a good part of the rest.
 	formed := time.Now()
-	waitUntil(t, 30*time.Second, "the overlay to form", func() bool {
+	testwait.Until(t, 30*time.Second, "the overlay to form", func() bool {
 		return everyNode(addrs, func(a string) bool {
 			live, err := cl.Ping(ctx, a)
 			return err == nil && len(live) >= 10
@@ -93,7 +94,7 @@ func TestOverlayConvergence(t *testing.T) {
 	if err := cl.Announce(ctx, addrs[n-1], h, prov); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "every node to return the provider", func() bool {
+	testwait.Until(t, 30*time.Second, "every node to return the provider", func() bool {
 		return everyNode(addrs, func(a string) bool { return has(a, prov.Addr) })
 	})
 	d := time.Since(start)
@@ -105,7 +106,7 @@ func TestOverlayConvergence(t *testing.T) {
 	// 2. A provider that stops cleanly (SIGTERM: a stopped tombstone) stops
 	// being returned everywhere.
 	leaving, _ := startOverlayNode(t, "leaving", "--bootstrap", addrs[rng.IntN(n)], "--announce", "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00=127.0.0.1:45679")
-	waitUntil(t, 30*time.Second, "every node to return the leaving provider", func() bool {
+	testwait.Until(t, 30*time.Second, "every node to return the leaving provider", func() bool {
 		return everyNode(addrs, func(a string) bool { return has(a, "127.0.0.1:45679") })
 	})
 	start = time.Now()
@@ -113,7 +114,7 @@ func TestOverlayConvergence(t *testing.T) {
 	if code := leaving.wait(10 * time.Second); code != 0 {
 		t.Fatalf("node exited %d after SIGTERM", code)
 	}
-	waitUntil(t, 20*time.Second, "no node to return the stopped provider", func() bool {
+	testwait.Until(t, 20*time.Second, "no node to return the stopped provider", func() bool {
 		return everyNode(addrs, func(a string) bool { return !has(a, "127.0.0.1:45679") })
 	})
 	d = time.Since(start)
@@ -127,7 +128,7 @@ func TestOverlayConvergence(t *testing.T) {
 	start = time.Now()
 	procs[victim].kill()
 	others := slices.Delete(slices.Clone(addrs), victim, victim+1)
-	waitUntil(t, 25*time.Second, "the killed node to leave every live view", func() bool {
+	testwait.Until(t, 25*time.Second, "the killed node to leave every live view", func() bool {
 		return everyNode(others, func(a string) bool {
 			live, err := cl.Ping(ctx, a)
 			return err == nil && !slices.Contains(live, addrs[victim])

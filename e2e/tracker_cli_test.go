@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"btclient/internal/testwait"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,7 @@ import (
 func TestTrackerCLI(t *testing.T) {
 	addr := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 	p := btclient(t, "tracker", "tracker", "--listen", addr, "--interval", "1m")
-	waitUntil(t, 10*time.Second, "tracker listening", func() bool {
+	testwait.Until(t, 10*time.Second, "tracker listening", func() bool {
 		return strings.Contains(p.out.String(), "tracker listening on "+addr)
 	})
 	base := "http://" + addr

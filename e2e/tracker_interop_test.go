@@ -5,6 +5,7 @@ package e2e
 // what they promise. Everything runs on loopback.
 
 import (
+	"btclient/internal/testwait"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func tiSeedersAt(announceURL string, ih [20]byte) int {
 // tiWaitSeederRegistered waits until the tracker counts at least one seeder of ih.
 func tiWaitSeederRegistered(t *testing.T, announceURL string, ih [20]byte, d time.Duration) {
 	t.Helper()
-	waitUntil(t, d, "a seeder registered at "+announceURL, func() bool {
+	testwait.Until(t, d, "a seeder registered at "+announceURL, func() bool {
 		return tiSeedersAt(announceURL, ih) >= 1
 	})
 }
@@ -137,7 +138,7 @@ func tiRealClientLeechesThroughOurTracker(t *testing.T, leech func(t *testing.T,
 	}
 	sameFile(t, content, filepath.Join(dst, "data.bin"))
 	// /status is a snapshot refreshed every tick: poll it.
-	waitUntil(t, 5*time.Second, "the btclient seeder to have uploaded the whole file", func() bool {
+	testwait.Until(t, 5*time.Second, "the btclient seeder to have uploaded the whole file", func() bool {
 		st, ok := getStatus(seedStatus)
 		return ok && st.Uploaded >= size
 	})
@@ -286,7 +287,7 @@ func TestAutoModeFallsBackToTracker(t *testing.T) {
 	l := btclient(t, "btclient leecher (auto mode)", "-o", dst, "-p", "0", "--quiet", "--seed=false",
 		"--status", status, "--bootstrap", deadBootstrap, "--overlay-port", "0", "--advertise", "127.0.0.1", tor)
 	// Within 10 s of starting: the overlay yields nobody, the tracker does.
-	waitUntil(t, 10*time.Second, "the auto-mode leecher to reach the seeder", func() bool {
+	testwait.Until(t, 10*time.Second, "the auto-mode leecher to reach the seeder", func() bool {
 		return tiFirstByteOrPeer(status) || l.exited()
 	})
 	d := time.Since(begin)
@@ -350,7 +351,7 @@ func TestDiscoveryModeOverlayNeverContactsTracker(t *testing.T) {
 	// Control: the same torrent in tracker mode does reach the counter, so a
 	// zero above means "not contacted", not "unreachable URL".
 	btclient(t, "tracker-mode control", "-o", src, "-p", "0", "--quiet", "--discovery-mode", "tracker", tor)
-	waitUntil(t, 10*time.Second, "the tracker-mode control to announce", func() bool { return ct.queries.Load() > 0 })
+	testwait.Until(t, 10*time.Second, "the tracker-mode control to announce", func() bool { return ct.queries.Load() > 0 })
 }
 
 // tiListeningPorts returns the TCP ports pid listens on, from /proc: the
@@ -407,7 +408,7 @@ func TestDiscoveryModeTrackerNeverOpensOverlayPort(t *testing.T) {
 			status = hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 			p = btclient(t, "btclient "+mode, "-o", src, "-p", "0", "--quiet", "--status", status,
 				"--discovery-mode", mode, "--overlay-port", strconv.Itoa(port), "--advertise", "127.0.0.1", tor)
-			waitUntil(t, 20*time.Second, "btclient seeding", func() bool {
+			testwait.Until(t, 20*time.Second, "btclient seeding", func() bool {
 				st, ok := getStatus(status)
 				return p.exited() || ok && st.State == "seeding"
 			})
@@ -452,7 +453,7 @@ func TestDiscoveryModeTrackerNeverOpensOverlayPort(t *testing.T) {
 	// Control: the same checks see the overlay port when the overlay runs.
 	t.Run("auto mode opens the overlay port", func(t *testing.T) {
 		p, port, _ := run(t, "auto")
-		waitUntil(t, 5*time.Second, "the overlay port to accept", func() bool { return !tiRefused(hostPort("127.0.0.1", port)) })
+		testwait.Until(t, 5*time.Second, "the overlay port to accept", func() bool { return !tiRefused(hostPort("127.0.0.1", port)) })
 		if ports := tiListeningPorts(t, p.cmd.Process.Pid); !ports[port] || len(ports) != 3 {
 			t.Fatalf("btclient listens on %v, want the overlay port %d, peer wire and /status", ports, port)
 		}

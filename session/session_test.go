@@ -1,6 +1,7 @@
 package session
 
 import (
+	"btclient/internal/testwait"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -80,17 +81,6 @@ func makeContent(t *testing.T, dir, name string, size int, multi bool) []byte {
 	return data
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func sameFiles(t *testing.T, a, b string, m *torrent.MetaInfo) {
 	t.Helper()
 	for _, f := range m.Files {
@@ -164,7 +154,7 @@ func TestRestartTrustsResumeDataOnlyForUnchangedFiles(t *testing.T) {
 	stop()
 
 	s, stop = running(t, cfg)
-	waitFor(t, "the torrent back", 5*time.Second, func() bool { return len(s.List()) == 1 })
+	testwait.Until(t, 5*time.Second, "the torrent back", func() bool { return len(s.List()) == 1 })
 	tr = s.List()[0]
 	<-tr.Completed()
 	if st := tr.Status(); st.Hashed != 0 || st.ID != 1 {
@@ -180,9 +170,9 @@ func TestRestartTrustsResumeDataOnlyForUnchangedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ = running(t, cfg)
-	waitFor(t, "the torrent back", 5*time.Second, func() bool { return len(s.List()) == 1 })
+	testwait.Until(t, 5*time.Second, "the torrent back", func() bool { return len(s.List()) == 1 })
 	tr = s.List()[0]
-	waitFor(t, "the check", 10*time.Second, func() bool { return tr.Status().State == StateDownloading })
+	testwait.Until(t, 10*time.Second, "the check", func() bool { return tr.Status().State == StateDownloading })
 	if st := tr.Status(); st.Hashed != m.NumPieces() || st.HavePieces != m.NumPieces()-1 {
 		t.Fatalf("after a change: hashed %d (want %d), verified %d (want all but one)", st.Hashed, m.NumPieces(), st.HavePieces)
 	}
