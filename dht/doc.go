@@ -16,7 +16,8 @@
 //	n.AddNode(addr)                     // a peer's BEP 5 port message: ping it, add it if it answers
 //	n.Stats()                           // table size, lookups, traffic, what the defences dropped
 //
-// GetPeers and Announce need Run to be serving. The node does not
+// GetPeers and Announce may be called once Run has been started (answers
+// are read by Run), and fail once it has returned. The node does not
 // re-announce by itself: announces expire after 30 minutes at the nodes
 // that store them (Config.PeerTTL), so whoever runs a torrent calls
 // Announce again every 15 minutes or so while it is active (btclient's

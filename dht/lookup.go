@@ -118,7 +118,7 @@ func (n *Node) lookup(ctx context.Context, target ID, getPeers bool) (*lookupRes
 				r, err := n.query(n.bg, c.Addr, method, args, false, func() { events <- lookupEvent{c: c, slow: true} })
 				events <- lookupEvent{c: c, res: r, err: err}
 			}) {
-				return res, errNotRunning
+				return res, errStopped
 			}
 		}
 		// Done when nothing is in flight, or when the K closest nodes that

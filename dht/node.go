@@ -37,12 +37,13 @@ type Node struct {
 	txMu    sync.Mutex
 	pending map[string]*transaction
 
-	running atomic.Bool
-	lifeMu  sync.Mutex    // orders spawn against closing stopped
-	stopped chan struct{} // closed when Run stops serving
-	bg      context.Context
-	wg      sync.WaitGroup // goroutines Run owns besides the read loop
-	joined  chan struct{}  // closed after the first join attempt
+	running  atomic.Bool
+	lifeMu   sync.Mutex    // orders spawn against closing stopped
+	stopped  chan struct{} // closed when Run stops serving
+	bg       context.Context
+	cancelBG context.CancelFunc
+	wg       sync.WaitGroup // goroutines Run owns besides the read loop
+	joined   chan struct{}  // closed after the first join attempt
 
 	stats counters
 }
@@ -71,10 +72,10 @@ func (e *RemoteError) Error() string {
 }
 
 var (
-	errTimeout    = errors.New("dht: query timed out")
-	errNotRunning = errors.New("dht: node is not running")
-	errBusy       = errors.New("dht: too many queries in flight")
-	errBudget     = errors.New("dht: amplification budget spent")
+	errTimeout = errors.New("dht: query timed out")
+	errStopped = errors.New("dht: node has stopped")
+	errBusy    = errors.New("dht: too many queries in flight")
+	errBudget  = errors.New("dht: amplification budget spent")
 )
 
 // New checks cfg, binds the transport and loads the saved table, so Addr
@@ -120,6 +121,7 @@ func New(cfg Config) (*Node, error) {
 			log.Warn("dht: saved table unreadable, starting afresh", "file", cfg.StateFile, "err", err)
 		}
 	}
+	n.bg, n.cancelBG = context.WithCancel(context.Background())
 	n.log = log.With("dht", n.addr.String())
 	n.table = newTable(n.id, &cfg)
 	n.store = newPeerStore(&cfg)
@@ -147,7 +149,6 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n.bg = ctx
 	readErr := make(chan error, 1)
 	go func() { readErr <- n.readLoop() }()
 	n.spawn(func() { n.maintain(ctx) })
@@ -159,6 +160,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Error("dht: transport failed", "err", err)
 	}
 	cancel()
+	n.cancelBG()
 	n.lifeMu.Lock()
 	close(n.stopped)
 	n.lifeMu.Unlock()
@@ -450,8 +452,8 @@ func (n *Node) forget(tid string) {
 // amplification budget. onSlow, if set, is called once after SlowQuery
 // without an answer. A timeout counts against the node in the table.
 func (n *Node) query(ctx context.Context, to netip.AddrPort, method string, args map[string]any, triggered bool, onSlow func()) (result, error) {
-	if !n.running.Load() || n.stopping() {
-		return result{}, errNotRunning
+	if n.stopping() {
+		return result{}, errStopped
 	}
 	tx := &transaction{addr: to, done: make(chan result, 1)}
 	tid, err := n.register(tx)
@@ -491,7 +493,7 @@ func (n *Node) query(ctx context.Context, to netip.AddrPort, method string, args
 		case <-ctx.Done():
 			return result{}, ctx.Err()
 		case <-n.stopped:
-			return result{}, errNotRunning
+			return result{}, errStopped
 		}
 	}
 }
@@ -536,7 +538,7 @@ func (n *Node) sendTriggered(pkt []byte, to netip.AddrPort, now time.Time) {
 // answer puts it in the table (handleResponse does), silence counts
 // against it. triggered says the node's own packet caused the ping.
 func (n *Node) ping(to netip.AddrPort, triggered bool) {
-	if !n.running.Load() || n.stopping() {
+	if n.stopping() {
 		return
 	}
 	select {
@@ -566,7 +568,7 @@ func (n *Node) spawn(f func()) bool {
 
 // AddNode pings the DHT node at addr and adds it to the table if it
 // answers. It is how a peer's BEP 5 port message (peer-wire id 9) reaches
-// the table. It does nothing unless Run is serving.
+// the table. It does nothing once Run has returned.
 func (n *Node) AddNode(addr netip.AddrPort) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	if !usable(addr) || addr == n.addr {

@@ -33,6 +33,7 @@ func subcommands() map[string]subcommand {
 		"tracker": runTracker, // run the HTTP tracker
 		"dnsd":    runDNSD,    // run the DNS service
 		"node":    runNode,    // run an overlay-only node (a rendezvous with no torrent)
+		"dht":     runDHT,     // run a mainline DHT node only (a bootstrap node for a private DHT)
 		"probe":   runProbe,   // GET a URL (default: the local /status); exit 0 on 200, for healthchecks
 	}
 }
