@@ -61,7 +61,7 @@ func waitJoined(t testing.TB, n *Node) {
 	t.Helper()
 	select {
 	case <-n.joined:
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatalf("node %s did not finish joining", n.Addr())
 	}
 }

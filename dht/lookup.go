@@ -121,8 +121,8 @@ func (n *Node) lookup(ctx context.Context, target ID, getPeers bool) (*lookupRes
 				return res, errStopped
 			}
 		}
-		// Done when nothing is in flight, or when the K closest nodes that
-		// are not slow have all answered and only slow queries remain.
+		// Done when nothing is in flight, or when the K closest nodes have
+		// answered and only slow queries to farther nodes remain.
 		if inflight == 0 || active == 0 && converged(list, k) {
 			break
 		}
@@ -244,16 +244,25 @@ func nextCandidate(list []*candidate, k int) *candidate {
 	return next
 }
 
-// converged reports whether the window is K nodes that all answered.
+// converged reports whether the K closest candidates that have not failed
+// have all answered: a slow query among them is waited for (to its answer
+// or its timeout), since the closest nodes are the ones that hold the
+// peers and take the announces.
 func converged(list []*candidate, k int) bool {
-	done := 0
-	window(list, k, func(c *candidate) bool {
-		if c.state == answered {
-			done++
+	seen := 0
+	for _, c := range list {
+		if c.state == failed {
+			continue
 		}
-		return true
-	})
-	return done >= k
+		if seen == k {
+			break
+		}
+		if c.state != answered {
+			return false
+		}
+		seen++
+	}
+	return true
 }
 
 // GetPeers runs an iterative get_peers lookup of infoHash and returns the

@@ -29,14 +29,17 @@ type simPhase struct {
 	lookups, found int
 	hops, queries  []int
 	elapsed        time.Duration
+	// timeouts and dropped count query timeouts (all nodes) and datagrams
+	// lost to full queues during the phase.
+	timeouts, dropped int64
 }
 
 func (p simPhase) successRate() float64 { return float64(p.found) / float64(p.lookups) }
 
 func (p simPhase) String() string {
-	return fmt.Sprintf("%d lookups: %.2f%% found the peer; hops median %d p90 %d max %d; queries per lookup median %d mean %.1f p90 %d; %v",
+	return fmt.Sprintf("%d lookups: %.2f%% found the peer; hops median %d p90 %d max %d; queries per lookup median %d mean %.1f p90 %d; %v; %d query timeouts, %d datagrams dropped",
 		p.lookups, 100*p.successRate(), pct(p.hops, 50), pct(p.hops, 90), pct(p.hops, 100),
-		pct(p.queries, 50), mean(p.queries), pct(p.queries, 90), p.elapsed.Round(time.Millisecond))
+		pct(p.queries, 50), mean(p.queries), pct(p.queries, 90), p.elapsed.Round(time.Millisecond), p.timeouts, p.dropped)
 }
 
 func pct(v []int, p int) int {
@@ -92,17 +95,16 @@ func newSimulation(t testing.TB, n, conc int) *simulation {
 	s.nodes, s.stops, s.alive = make([]*Node, n), make([]func(), n), make([]bool, n)
 	start(0)
 	waitJoined(t, s.nodes[0])
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for i := 1; i < n; i++ {
-		sem <- struct{}{}
-		start(i)
-		wg.Go(func() {
-			defer func() { <-sem }()
+	// Batches of conc nodes join at once.
+	for b := 1; b < n; b += conc {
+		end := min(n, b+conc)
+		for i := b; i < end; i++ {
+			start(i)
+		}
+		for i := b; i < end; i++ {
 			waitJoined(t, s.nodes[i])
-		})
+		}
 	}
-	wg.Wait()
 	return s
 }
 
@@ -125,6 +127,14 @@ func (s *simulation) fail(frac float64, keep map[int]bool) int {
 	}
 	wg.Wait()
 	return failed
+}
+
+func (s *simulation) timeouts() int64 {
+	var n int64
+	for _, nd := range s.nodes {
+		n += nd.stats.timeouts.Load()
+	}
+	return n
 }
 
 // randomAlive returns a live node other than not.
@@ -167,6 +177,7 @@ func (s *simulation) lookups(hashes []ID, who []int, peers []netip.AddrPort, con
 	var wg sync.WaitGroup
 	var found atomic.Int64
 	start := time.Now()
+	timeouts0, dropped0 := s.timeouts(), s.mn.Dropped.Load()
 	for i, ih := range hashes {
 		nd := s.nodes[s.randomAlive(who[i])]
 		sem <- struct{}{}
@@ -185,6 +196,7 @@ func (s *simulation) lookups(hashes []ID, who []int, peers []netip.AddrPort, con
 	wg.Wait()
 	p.found = int(found.Load())
 	p.elapsed = time.Since(start)
+	p.timeouts, p.dropped = s.timeouts()-timeouts0, s.mn.Dropped.Load()-dropped0
 	return p
 }
 
@@ -210,8 +222,8 @@ func runSimulation(t *testing.T, n, lookups int) (before, after simPhase) {
 		sum.Unsolicited += st.Unsolicited
 		sum.Malformed += st.Malformed
 	}
-	t.Logf("during the join: %d timeouts, %d rate limited, %d blocked, %d not sent for the budget, %d unsolicited, %d malformed",
-		sum.Timeouts, sum.RateLimited, sum.Blocked, sum.AmplificationLimited, sum.Unsolicited, sum.Malformed)
+	t.Logf("during the join: %d datagrams dropped, %d timeouts, %d rate limited, %d blocked, %d not sent for the budget, %d unsolicited, %d malformed",
+		s.mn.Dropped.Load(), sum.Timeouts, sum.RateLimited, sum.Blocked, sum.AmplificationLimited, sum.Unsolicited, sum.Malformed)
 	t.Logf("%d nodes joined in %v (%.0f packets sent per node); table size median %d min %d max %d; heap %s",
 		n, joined.Round(time.Millisecond), float64(sent)/float64(n), pct(tableSizes, 50), pct(tableSizes, 0), pct(tableSizes, 100), mib(heapInuse()-heap0))
 
@@ -219,12 +231,14 @@ func runSimulation(t *testing.T, n, lookups int) (before, after simPhase) {
 	for i := range hashes {
 		hashes[i] = randomID()
 	}
-	who, peers := s.announce(hashes, 32)
-	before = s.lookups(hashes, who, peers, 32)
+	timeouts0, dropped0 := s.timeouts(), s.mn.Dropped.Load()
+	who, peers := s.announce(hashes, 64)
+	t.Logf("announces: %d query timeouts, %d datagrams dropped", s.timeouts()-timeouts0, s.mn.Dropped.Load()-dropped0)
+	before = s.lookups(hashes, who, peers, 64)
 	t.Logf("before the failure: %v", before)
 
 	failed := s.fail(0.2, nil)
-	after = s.lookups(hashes, who, peers, 32)
+	after = s.lookups(hashes, who, peers, 64)
 	t.Logf("after %d of %d nodes (20%%) failed at once: %v", failed, n, after)
 	return before, after
 }

@@ -3,14 +3,16 @@ package dht
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 )
 
-// peerStore keeps the peers announced to this node: per info hash, peer
-// address → expiry. It is bounded three ways: info hashes (the one whose
-// latest announce is oldest makes room), peers per hash (the entry closest
-// to expiry makes room) and entries one source may hold per hash. It does
-// no I/O and is guarded by the node's mutex.
+// peerStore keeps the peers announced to this node: per info hash, a short
+// list of compact peer addresses with their expiry. It is bounded three
+// ways: info hashes (the one whose latest announce is oldest makes room),
+// peers per hash (the entry closest to expiry makes room) and entries one
+// source may hold per hash. A peer costs 16 bytes. It does no I/O and is
+// guarded by the node's mutex.
 type peerStore struct {
 	ttl        time.Duration
 	maxHashes  int
@@ -22,9 +24,23 @@ type peerStore struct {
 }
 
 type swarm struct {
-	peers  map[netip.AddrPort]time.Time // expiry
-	perIP  map[netip.AddrPort]int       // sourceKey → entries
-	latest time.Time                    // latest announce
+	peers  []storedPeer
+	latest time.Time // latest announce
+}
+
+// storedPeer is an IPv4 address and port, and when the entry expires.
+type storedPeer struct {
+	addr    [6]byte
+	expires int64 // unix nanoseconds
+}
+
+func compactKey(a netip.AddrPort) [6]byte {
+	ip := a.Addr().Unmap().As4()
+	return [6]byte{ip[0], ip[1], ip[2], ip[3], byte(a.Port() >> 8), byte(a.Port())}
+}
+
+func (p storedPeer) addrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(p.addr[:4])), uint16(p.addr[4])<<8|uint16(p.addr[5]))
 }
 
 func newPeerStore(c *Config) *peerStore {
@@ -48,33 +64,42 @@ func (s *peerStore) add(ih ID, peer netip.AddrPort, now time.Time) bool {
 		if len(s.swarms) >= s.maxHashes {
 			s.evictSwarm()
 		}
-		sw = &swarm{peers: make(map[netip.AddrPort]time.Time), perIP: make(map[netip.AddrPort]int)}
+		sw = &swarm{}
 		s.swarms[ih] = sw
 	}
 	sw.latest = now
-	if _, ok := sw.peers[peer]; ok {
-		sw.peers[peer] = now.Add(s.ttl)
-		return true
+	key, exp := compactKey(peer), now.Add(s.ttl).UnixNano()
+	// The source's entries: same IP, or same IP and port for local ones
+	// (see sourceKey).
+	local := isLocal(peer.Addr())
+	same := 0
+	for i := range sw.peers {
+		a := sw.peers[i].addr
+		if a == key {
+			sw.peers[i].expires = exp
+			return true
+		}
+		if [4]byte(a[:4]) == [4]byte(key[:4]) && !local {
+			same++
+		}
 	}
-	key := sourceKey(peer)
-	if sw.perIP[key] >= s.maxPerIP {
+	if same >= s.maxPerIP {
 		return false
 	}
 	if len(sw.peers) >= s.maxPerHash {
 		s.sweepSwarm(sw, now)
 	}
 	if len(sw.peers) >= s.maxPerHash {
-		var oldest netip.AddrPort
-		var oldestExp time.Time
-		for p, exp := range sw.peers {
-			if oldestExp.IsZero() || exp.Before(oldestExp) {
-				oldest, oldestExp = p, exp
+		oldest := 0
+		for i, p := range sw.peers {
+			if p.expires < sw.peers[oldest].expires {
+				oldest = i
 			}
 		}
-		s.drop(sw, oldest)
+		sw.peers[oldest] = storedPeer{key, exp}
+		return true
 	}
-	sw.peers[peer] = now.Add(s.ttl)
-	sw.perIP[key]++
+	sw.peers = append(sw.peers, storedPeer{key, exp})
 	s.peers++
 	return true
 }
@@ -85,10 +110,11 @@ func (s *peerStore) get(ih ID, max int, now time.Time) []netip.AddrPort {
 	if sw == nil {
 		return nil
 	}
+	t := now.UnixNano()
 	out := make([]netip.AddrPort, 0, min(max, len(sw.peers)))
-	for p, exp := range sw.peers {
-		if exp.After(now) {
-			out = append(out, p)
+	for _, p := range sw.peers {
+		if p.expires > t {
+			out = append(out, p.addrPort())
 		}
 	}
 	if len(out) > max {
@@ -98,21 +124,11 @@ func (s *peerStore) get(ih ID, max int, now time.Time) []netip.AddrPort {
 	return out
 }
 
-func (s *peerStore) drop(sw *swarm, p netip.AddrPort) {
-	delete(sw.peers, p)
-	k := sourceKey(p)
-	if sw.perIP[k]--; sw.perIP[k] <= 0 {
-		delete(sw.perIP, k)
-	}
-	s.peers--
-}
-
 func (s *peerStore) sweepSwarm(sw *swarm, now time.Time) {
-	for p, exp := range sw.peers {
-		if !exp.After(now) {
-			s.drop(sw, p)
-		}
-	}
+	t := now.UnixNano()
+	before := len(sw.peers)
+	sw.peers = slices.DeleteFunc(sw.peers, func(p storedPeer) bool { return p.expires <= t })
+	s.peers -= before - len(sw.peers)
 }
 
 // sweep drops expired peers and empty swarms.
@@ -127,16 +143,16 @@ func (s *peerStore) sweep(now time.Time) {
 
 // evictSwarm drops the swarm whose latest announce is oldest.
 func (s *peerStore) evictSwarm() {
-	var victim ID
+	var victim *ID
 	var oldest time.Time
-	first := true
 	for ih, sw := range s.swarms {
-		if first || sw.latest.Before(oldest) {
-			victim, oldest, first = ih, sw.latest, false
+		if victim == nil || sw.latest.Before(oldest) {
+			v := ih
+			victim, oldest = &v, sw.latest
 		}
 	}
-	if sw := s.swarms[victim]; sw != nil {
-		s.peers -= len(sw.peers)
-		delete(s.swarms, victim)
+	if victim != nil {
+		s.peers -= len(s.swarms[*victim].peers)
+		delete(s.swarms, *victim)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // Transport carries the node's datagrams, like a net.PacketConn with
@@ -65,6 +66,8 @@ type MemNetwork struct {
 	nodes map[netip.AddrPort]*MemTransport
 	// QueueLen is the datagrams a transport holds unread (default 256).
 	QueueLen int
+	// Dropped counts datagrams lost to full queues.
+	Dropped atomic.Int64
 }
 
 // NewMemNetwork returns an empty network.
@@ -125,6 +128,7 @@ func (t *MemTransport) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	case <-dst.done:
 	case dst.in <- memPacket{b: append([]byte(nil), b...), from: t.addr}:
 	default: // queue full: dropped
+		t.mn.Dropped.Add(1)
 	}
 	return len(b), nil
 }
