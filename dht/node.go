@@ -584,6 +584,12 @@ func (n *Node) maintain(ctx context.Context) {
 	close(n.joined)
 	t := time.NewTicker(n.cfg.MaintenanceInterval)
 	defer t.Stop()
+	// While the table is small the node rejoins, every interval at first and
+	// less often (doubling up to RefreshInterval, or a minute while the
+	// table is empty) while that finds no more nodes: a network of three
+	// nodes stays small.
+	backoff := n.cfg.MaintenanceInterval
+	var nextJoin time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -601,8 +607,17 @@ func (n *Node) maintain(ctx context.Context) {
 			n.store.sweep(now)
 			return n.cfg.StateFile != "" && now.Sub(n.saved) >= n.cfg.SaveInterval
 		})
-		if nodes < n.cfg.K {
+		switch {
+		case nodes >= n.cfg.K:
+			backoff = n.cfg.MaintenanceInterval
+		case !now.Before(nextJoin):
 			n.join(ctx) // alone or nearly: the bootstrap nodes may be up by now
+			wait := backoff
+			if nodes == 0 {
+				wait = min(wait, time.Minute)
+			}
+			nextJoin = now.Add(wait)
+			backoff = min(2*backoff, n.cfg.RefreshInterval)
 		}
 		for _, id := range stale {
 			n.lookup(ctx, id, false)
