@@ -99,18 +99,6 @@ func memNode(t testing.TB, mn *MemNetwork, addr netip.AddrPort, cfg Config, boot
 	return startNode(t, cfg)
 }
 
-// eventually polls cond every 20 ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func heapInuse() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"btclient/internal/testwait"
 )
 
 // rawPeer is a hand-driven UDP socket speaking KRPC (or junk) to a node.
@@ -177,7 +179,7 @@ func TestHostileInput(t *testing.T) {
 				for i, d := range junk[s*500 : (s+1)*500] {
 					p.send(h.target.Addr(), d)
 					if sent++; i%100 == 99 {
-						eventually(t, 5*time.Second, "the node to read the junk", func() bool {
+						testwait.Until(t, 5*time.Second, "the node to read the junk", func() bool {
 							return h.target.Stats().PacketsIn-base >= int64(sent)
 						})
 					}
@@ -278,7 +280,7 @@ func TestHostileInput(t *testing.T) {
 			}
 			real, _ := encodeReply(m.T, map[string]any{"id": string(asked.id[:])})
 			asked.send(h.target.Addr(), real)
-			eventually(t, 2*time.Second, "the asked node in the table", func() bool {
+			testwait.Until(t, 2*time.Second, "the asked node in the table", func() bool {
 				return locked(h.target, func() bool {
 					e := h.target.table.byAddr[asked.addr()]
 					return e != nil && e.ID == asked.id

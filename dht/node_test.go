@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"btclient/internal/testwait"
 )
 
 func TestThreeNodesFindAnAnnouncedPeerOverUDP(t *testing.T) {
@@ -28,7 +30,5 @@ func TestThreeNodesFindAnAnnouncedPeerOverUDP(t *testing.T) {
 	if !slices.Contains(peers, want) {
 		t.Fatalf("get_peers found %v, want %v among them", peers, want)
 	}
-	if st := c.Stats(); st.Nodes < 2 {
-		t.Fatalf("c's table has %d nodes, want both others", st.Nodes)
-	}
+	testwait.Until(t, 5*time.Second, "c's table to hold both other nodes", func() bool { return c.Stats().Nodes == 2 })
 }

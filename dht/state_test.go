@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"btclient/internal/testwait"
 )
 
 func TestRestartRejoinsFromTheSavedTableWithoutBootstrap(t *testing.T) {
@@ -29,7 +31,7 @@ func TestRestartRejoinsFromTheSavedTableWithoutBootstrap(t *testing.T) {
 	for _, o := range others {
 		waitJoined(t, o)
 	}
-	eventually(t, 10*time.Second, "the table to hold every node", func() bool { return first.Stats().Nodes >= 5 })
+	testwait.Until(t, 10*time.Second, "the table to hold every node", func() bool { return first.Stats().Nodes >= 5 })
 	stop() // a clean exit saves the table
 	if _, err := os.Stat(state); err != nil {
 		t.Fatalf("no table saved: %v", err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"net/netip"
+
+	"btclient/internal/testwait"
 )
 
 func TestDHTCLIRejectsBadUsage(t *testing.T) {
@@ -82,7 +84,7 @@ func TestDHTCLISavesItsTableAndRejoinsWithoutBootstrap(t *testing.T) {
 
 	seeker := goDHT(t, hostPort("127.0.0.13", freePort(t, "127.0.0.13")), listen)
 	want := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.12"), 7010)
-	waitUntil(t, 30*time.Second, "a node that knows only the restarted one to find the peer", func() bool {
+	testwait.Until(t, 30*time.Second, "a node that knows only the restarted one to find the peer", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		peers, _ := seeker.GetPeers(ctx, ih)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"btclient/dht"
+	"btclient/internal/testwait"
 )
 
 // ltDHT starts a libtorrent DHT node (testdata/lt_dht.py) on listen.
@@ -80,7 +81,7 @@ func TestDHTFindsALibtorrentPeer(t *testing.T) {
 	seeker := goDHT(t, hostPort("127.0.0.5", freePort(t, "127.0.0.5")), ltNode)
 	want := netip.MustParseAddrPort(ltAnnouncer) // libtorrent announces its listen port
 	var last []netip.AddrPort
-	waitUntil(t, 90*time.Second, "btclient to find libtorrent's peer through the DHT", func() bool {
+	testwait.Until(t, 90*time.Second, "btclient to find libtorrent's peer through the DHT", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
@@ -109,7 +110,7 @@ func TestLibtorrentFindsABtclientPeer(t *testing.T) {
 
 	ih := randomInfoHash(t)
 	announcer := goDHT(t, hostPort("127.0.0.8", freePort(t, "127.0.0.8")), bt1)
-	waitUntil(t, 30*time.Second, "the btclient announce to be taken", func() bool {
+	testwait.Until(t, 30*time.Second, "the btclient announce to be taken", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := announcer.Announce(ctx, ih, 7777, false)
