@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/bencode"
 	"btclient/internal/testwait"
 )
 
@@ -288,6 +289,43 @@ func TestHostileInput(t *testing.T) {
 			})
 			if locked(h.target, func() bool { return h.target.table.byAddr[forger.addr()] != nil }) {
 				t.Fatal("the forger got into the table")
+			}
+		}},
+		{"does not add a node whose reply has a bad compact length", nil, func(t *testing.T, h *honestNetwork) {
+			p := newRawPeer(t, "127.0.0.1")
+			h.target.AddNode(p.addr())
+			m, _, ok := p.recv(2 * time.Second)
+			if !ok || m.Q != methodPing {
+				t.Fatalf("no ping arrived: %+v", m)
+			}
+			junk, _ := encodeReply(m.T, map[string]any{"id": string(p.id[:]), "nodes": strings.Repeat("x", 27)})
+			malformed := h.target.Stats().Malformed
+			p.send(h.target.Addr(), junk)
+			testwait.Until(t, 2*time.Second, "the reply to be counted as malformed", func() bool {
+				return h.target.Stats().Malformed > malformed
+			})
+			if locked(h.target, func() bool { return h.target.table.byAddr[p.addr()] != nil }) {
+				t.Fatal("a node that answered with 27 bytes of nodes got into the table")
+			}
+		}},
+		{"answers a read-only node but never adds it", nil, func(t *testing.T, h *honestNetwork) {
+			ro := newRawPeer(t, "127.0.0.1")
+			pkt, _ := bencode.Marshal(map[string]any{"t": "ro", "y": "q", "q": "ping", "ro": 1, "a": map[string]any{"id": string(ro.id[:])}})
+			ro.send(h.target.Addr(), pkt)
+			if m, ok := ro.answer("ro", time.Second); !ok || m.Y != kindResponse {
+				t.Fatal("a read-only node's ping was not answered")
+			}
+			if m, _, ok := ro.recv(500 * time.Millisecond); ok {
+				t.Fatalf("the node sent a read-only node %+v (a verifying ping?)", m)
+			}
+			// A node that is not read-only gets a ping that verifies it.
+			rw := newRawPeer(t, "127.0.0.1")
+			rw.query(h.target.Addr(), "rw", methodPing, map[string]any{})
+			if _, ok := rw.answer("rw", time.Second); !ok {
+				t.Fatal("no answer")
+			}
+			if m, _, ok := rw.recv(time.Second); !ok || m.Q != methodPing {
+				t.Fatalf("no verifying ping to a querier: %+v", m)
 			}
 		}},
 		{"refuses announce_peer with a forged token", nil, func(t *testing.T, h *honestNetwork) {
