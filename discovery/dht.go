@@ -16,7 +16,7 @@ func (s *Service) announceDHT(ctx context.Context, p Params, t Torrent) {
 		if st.Complete {
 			completed = nil
 		}
-		found, err := s.cfg.DHT.Announce(ctx, p.InfoHash, s.cfg.PeerPort)
+		found, err := s.dht.Announce(ctx, p.InfoHash, s.cfg.PeerPort, false)
 		if err != nil && ctx.Err() == nil {
 			s.log.Debug("dht announce failed", "err", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"btclient/dht"
 	"btclient/overlay"
 	"btclient/tracker"
 )
@@ -53,8 +54,11 @@ type Config struct {
 	FallbackAfter time.Duration
 	// Tracker, when set, replaces every torrent's trackers.
 	Tracker string
-	// DHT is the session's DHT node, nil for none.
-	DHT DHT
+	// DHT configures the session's DHT node; nil runs none. With
+	// DHTAnyPort, a DHT.ListenAddr whose port is taken is given up for any
+	// free port rather than failing.
+	DHT        *dht.Config
+	DHTAnyPort bool
 	// PeerPort is our peer-wire port, the one announced.
 	PeerPort int
 	// AnnounceInterval spaces routine overlay and DHT announces; while a
@@ -105,13 +109,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// DHT is what discovery needs of a DHT node.
-type DHT interface {
-	// Announce looks the info hash up, announces port to the closest nodes
-	// and returns the peers found on the way.
-	Announce(ctx context.Context, infoHash [20]byte, port int) ([]netip.AddrPort, error)
-}
-
 // Torrent is what an announcer needs of a torrent.
 type Torrent interface {
 	// State is the torrent's progress now.
@@ -145,6 +142,7 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	node    *overlay.Node // nil in tracker mode
+	dht     *dht.Node     // nil without a DHT
 	tracker *tracker.Client
 	peerAdv string // our peer-wire address as the overlay announces it
 }
@@ -158,11 +156,26 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, tracker: &tracker.Client{}}
+	if cfg.DHT != nil {
+		dc := *cfg.DHT
+		dc.Logger = cfg.Logger
+		n, err := dht.New(dc)
+		if host, _, serr := net.SplitHostPort(dc.ListenAddr); err != nil && cfg.DHTAnyPort && serr == nil {
+			s.log.Warn("the DHT's port is taken; taking any", "addr", dc.ListenAddr, "err", err)
+			dc.ListenAddr = net.JoinHostPort(host, "0")
+			n, err = dht.New(dc)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dht: %w", err)
+		}
+		s.dht = n
+	}
 	if cfg.Mode != ModeTracker {
 		oc := cfg.Overlay
 		oc.Logger = cfg.Logger
 		n, err := overlay.NewNode(oc)
 		if err != nil {
+			s.closeDHT()
 			return nil, err // it names the overlay and its address
 		}
 		s.node = n
@@ -170,6 +183,41 @@ func New(cfg Config) (*Service, error) {
 		s.peerAdv = net.JoinHostPort(host, fmt.Sprint(cfg.PeerPort))
 	}
 	return s, nil
+}
+
+// closeDHT releases a DHT node that will never run: Run on a done context
+// closes its socket (and saves the table it loaded, unchanged).
+func (s *Service) closeDHT() {
+	if s.dht == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.dht.Run(ctx)
+	s.dht = nil
+}
+
+// DHTPort is the DHT node's UDP port, 0 without one.
+func (s *Service) DHTPort() int {
+	if s.dht == nil {
+		return 0
+	}
+	return int(s.dht.Addr().Port())
+}
+
+// AddDHTNode hears of a peer's DHT node (its BEP 5 port message).
+func (s *Service) AddDHTNode(addr netip.AddrPort) {
+	if s.dht != nil {
+		s.dht.AddNode(addr)
+	}
+}
+
+// DHTStats are the DHT node's numbers, ok false without one.
+func (s *Service) DHTStats() (st dht.Stats, ok bool) {
+	if s.dht == nil {
+		return st, false
+	}
+	return s.dht.Stats(), true
 }
 
 // OverlayAddr is the overlay node's address, "" in tracker mode.
@@ -180,22 +228,27 @@ func (s *Service) OverlayAddr() string {
 	return s.node.Addr()
 }
 
-// Run runs the overlay node (and its dnsd registration) until ctx is done.
-// Cancel it only after every torrent's Announce has returned, so that their
-// stopped announces still go out.
+// Run runs the overlay node (and its dnsd registration) and the DHT node
+// until ctx is done. Cancel it only after every torrent's Announce has
+// returned, so that their stopped announces still go out.
 func (s *Service) Run(ctx context.Context) error {
-	if s.node == nil {
-		<-ctx.Done()
-		return nil
-	}
 	var wg sync.WaitGroup
-	if s.cfg.RegisterName != "" {
-		host, _, _ := net.SplitHostPort(s.node.Addr())
-		wg.Go(func() { KeepRegistered(ctx, s.cfg.DNSAPI, s.cfg.RegisterName, host, s.log) })
+	var dhtErr error
+	if s.dht != nil {
+		wg.Go(func() { dhtErr = s.dht.Run(ctx) })
 	}
-	err := s.node.Run(ctx)
+	var err error
+	if s.node != nil {
+		if s.cfg.RegisterName != "" {
+			host, _, _ := net.SplitHostPort(s.node.Addr())
+			wg.Go(func() { KeepRegistered(ctx, s.cfg.DNSAPI, s.cfg.RegisterName, host, s.log) })
+		}
+		err = s.node.Run(ctx)
+	} else {
+		<-ctx.Done()
+	}
 	wg.Wait()
-	return err
+	return errors.Join(err, dhtErr)
 }
 
 // Announce finds peers for one torrent until ctx is done, then tells every
@@ -216,7 +269,7 @@ func (s *Service) Announce(ctx context.Context, p Params, t Torrent) {
 	if s.cfg.Mode != ModeOverlay && len(tiers) > 0 {
 		wg.Go(func() { s.announceTrackers(ctx, p, t, tiers, g) })
 	}
-	if s.cfg.DHT != nil {
+	if s.dht != nil {
 		wg.Go(func() { s.announceDHT(ctx, p, t) })
 	}
 	wg.Wait()

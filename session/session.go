@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,9 +45,6 @@ type Session struct {
 	disc   *discovery.Service
 	up     *swarm.Limiter // caps shared by every torrent
 	down   *swarm.Limiter
-	// dhtPort and dhtNode tell peers about our DHT node and hear of theirs.
-	dhtPort int
-	dhtNode func(netip.AddrPort)
 
 	wg sync.WaitGroup // every torrent's run
 
@@ -106,6 +103,15 @@ func New(cfg Config) (*Session, error) {
 	dcfg := cfg.Discovery
 	dcfg.PeerPort = s.port
 	dcfg.Logger = cfg.Logger
+	if d := dcfg.DHT; d != nil {
+		// The DHT's UDP port is by default the peer-wire port's number,
+		// as other clients have it; if that is taken, any.
+		if host, port, err := net.SplitHostPort(d.ListenAddr); err == nil && port == "0" {
+			dc := *d
+			dc.ListenAddr = net.JoinHostPort(host, strconv.Itoa(s.port))
+			dcfg.DHT, dcfg.DHTAnyPort = &dc, true
+		}
+	}
 	if s.disc, err = discovery.New(dcfg); err != nil {
 		s.ln.Close()
 		return nil, err
@@ -121,12 +127,6 @@ func (s *Session) PeerID() [20]byte { return s.peerID }
 
 // Discovery is the session's discovery service.
 func (s *Session) Discovery() *discovery.Service { return s.disc }
-
-// SetDHT tells the session about its DHT node: its UDP port, for peers that
-// run one, and where their port messages go. Call it before Run.
-func (s *Session) SetDHT(port int, addNode func(netip.AddrPort)) {
-	s.dhtPort, s.dhtNode = port, addNode
-}
 
 // runContext is the running session's context, nil when it is not running.
 func (s *Session) runContext() context.Context {

@@ -346,8 +346,8 @@ func (t *Torrent) start() error {
 			return storage.OpenDisk(dir, layout(m))
 		},
 		GotMetadata: t.gotMetadata,
-		DHTPort:     s.dhtPort,
-		DHTNode:     s.dhtNode,
+		DHTPort:     s.disc.DHTPort(),
+		DHTNode:     s.disc.AddDHTNode,
 	}
 	if m := t.meta; m != nil {
 		opt.Meta = m

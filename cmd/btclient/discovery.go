@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"btclient/dht"
 	"btclient/discovery"
 )
 
@@ -26,6 +28,9 @@ type discoveryFlags struct {
 	dnsAPI      string
 	fallback    time.Duration
 	bind        string
+	dht         bool
+	dhtPort     int
+	dhtBoot     []string
 }
 
 func (d *discoveryFlags) register(fs *pflag.FlagSet) {
@@ -40,6 +45,9 @@ func (d *discoveryFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.dnsAPI, "dns-api", "", "dnsd HTTP API URL for --register, e.g. http://dns:8054")
 	fs.StringVar(&d.bind, "bind", "", "IP the peer-wire and overlay listeners bind (default: all interfaces)")
 	fs.DurationVar(&d.fallback, "fallback-after", 3*time.Second, "in auto mode, how long the overlay may yield no peers before the tracker is asked")
+	fs.BoolVar(&d.dht, "dht", true, "run a mainline DHT node (BEP 5) and find peers through it; never for private torrents")
+	fs.IntVar(&d.dhtPort, "dht-port", 0, "DHT UDP port (0 = the peer-wire port number, as other clients do)")
+	fs.StringSliceVar(&d.dhtBoot, "dht-bootstrap", nil, "DHT nodes to join through, comma-separated host:port (default: none; no public router is contacted unless named)")
 }
 
 func (d *discoveryFlags) validate() error {
@@ -62,14 +70,23 @@ func (d *discoveryFlags) validate() error {
 			return fmt.Errorf("--bootstrap %q: want host:port", b)
 		}
 	}
+	if d.dhtPort < 0 || d.dhtPort > 65535 {
+		return fmt.Errorf("--dht-port %d out of range", d.dhtPort)
+	}
+	for _, b := range d.dhtBoot {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("--dht-bootstrap %q: want host:port", b)
+		}
+	}
 	return nil
 }
 
 // bindHost is the host the listeners bind; empty means all interfaces.
 func (d *discoveryFlags) bindHost() string { return d.bind }
 
-// config turns the flags into a discovery configuration.
-func (d *discoveryFlags) config(log *slog.Logger) discovery.Config {
+// config turns the flags into a discovery configuration; stateDir, if set,
+// keeps the DHT's routing table.
+func (d *discoveryFlags) config(log *slog.Logger, stateDir string) discovery.Config {
 	cfg := discovery.DefaultConfig()
 	cfg.Mode = d.mode
 	cfg.FallbackAfter = d.fallback
@@ -85,6 +102,16 @@ func (d *discoveryFlags) config(log *slog.Logger) discovery.Config {
 	oc.ResolveBootstrap = discovery.BootstrapResolver(d.dns, d.bootstrap, log)
 	if d.swarmKey != "" {
 		oc.SwarmKey = []byte(d.swarmKey)
+	}
+	if d.dht {
+		dc := dht.DefaultConfig()
+		// Port 0 here means the peer-wire port: the session fills it in.
+		dc.ListenAddr = net.JoinHostPort(d.bind, strconv.Itoa(d.dhtPort))
+		dc.Bootstrap = d.dhtBoot
+		if stateDir != "" {
+			dc.StateFile = filepath.Join(stateDir, "dht.state")
+		}
+		cfg.DHT = &dc
 	}
 	return cfg
 }

@@ -53,8 +53,8 @@ func (f *sessionFlags) config(log *slog.Logger) (session.Config, error) {
 		return cfg, fmt.Errorf("--max-download-rate: %v", err)
 	}
 	cfg.ListenAddr = net.JoinHostPort(f.discovery.bindHost(), fmt.Sprint(f.port))
-	cfg.Discovery = f.discovery.config(log)
 	cfg.StateDir = f.stateDir
+	cfg.Discovery = f.discovery.config(log, cfg.StateDir)
 	cfg.Logger = log
 	return cfg, nil
 }
@@ -133,6 +133,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			log.Warn("no state directory: the metadata and resume data are not kept", "dir", cfg.StateDir, "err", err)
 			cfg.StateDir = ""
 		}
+		cfg.Discovery = f.session.discovery.config(log, cfg.StateDir)
 	}
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)

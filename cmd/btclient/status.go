@@ -39,6 +39,27 @@ type statusJSON struct {
 	Learned        map[string]int `json:"peers_learned,omitempty"`
 	Magnet         string         `json:"magnet"`
 	MetadataFrom   []string       `json:"metadata_from,omitempty"`
+	DHT            *dhtJSON       `json:"dht,omitempty"`
+}
+
+// dhtJSON is the session's DHT node in GET /status.
+type dhtJSON struct {
+	Nodes         int   `json:"nodes"`
+	GoodNodes     int   `json:"good_nodes"`
+	InfoHashes    int   `json:"info_hashes"`
+	PeersStored   int   `json:"peers_stored"`
+	Lookups       int64 `json:"lookups"`
+	LookupsFailed int64 `json:"lookups_failed"`
+	Announces     int64 `json:"announces"`
+}
+
+func dhtStatus(sess *session.Session) *dhtJSON {
+	st, ok := sess.Discovery().DHTStats()
+	if !ok {
+		return nil
+	}
+	return &dhtJSON{Nodes: st.Nodes, GoodNodes: st.GoodNodes, InfoHashes: st.InfoHashes, PeersStored: st.Peers,
+		Lookups: st.Lookups, LookupsFailed: st.LookupsFailed, Announces: st.Announces}
 }
 
 func statusOf(s session.Status) statusJSON {
@@ -59,13 +80,16 @@ func statusHandler(sess *session.Session, one *session.Torrent) http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if one != nil {
-			_ = json.NewEncoder(w).Encode(statusOf(one.Status()))
+			st := statusOf(one.Status())
+			st.DHT = dhtStatus(sess)
+			_ = json.NewEncoder(w).Encode(st)
 			return
 		}
 		body := struct {
 			Torrents []statusJSON `json:"torrents"`
 			session.Totals
-		}{Torrents: []statusJSON{}, Totals: sess.Totals()}
+			DHT *dhtJSON `json:"dht,omitempty"`
+		}{Torrents: []statusJSON{}, Totals: sess.Totals(), DHT: dhtStatus(sess)}
 		for _, t := range sess.List() {
 			body.Torrents = append(body.Torrents, statusOf(t.Status()))
 		}
@@ -124,6 +148,21 @@ func writeMetrics(w io.Writer, sess *session.Session) {
 		{"btclient_session_uploaded_bytes_total", "counter", "Payload bytes sent this run, every torrent.", float64(tot.Uploaded)},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, m.v)
+	}
+	if d := dhtStatus(sess); d != nil {
+		for _, m := range []struct {
+			name, typ, help string
+			v               float64
+		}{
+			{"btclient_dht_nodes", "gauge", "Nodes in the DHT routing table.", float64(d.Nodes)},
+			{"btclient_dht_good_nodes", "gauge", "Nodes in the DHT routing table heard from lately.", float64(d.GoodNodes)},
+			{"btclient_dht_peers_stored", "gauge", "Peers announced to our DHT node.", float64(d.PeersStored)},
+			{"btclient_dht_lookups_total", "counter", "DHT lookups run.", float64(d.Lookups)},
+			{"btclient_dht_lookups_failed_total", "counter", "DHT lookups that reached no node.", float64(d.LookupsFailed)},
+			{"btclient_dht_announces_total", "counter", "announce_peer queries DHT nodes accepted from us.", float64(d.Announces)},
+		} {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, m.v)
+		}
 	}
 }
 
