@@ -137,10 +137,17 @@ func TestAmplificationIsBoundedAndMeasured(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			time.Sleep(500 * time.Millisecond) // in the middle of the flood
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			peers, err := h.seeker.GetPeers(ctx, h.ih)
-			honestOK.Store(err == nil && slices.Contains(peers, h.peer))
+			// A flood as fast as the sender goes fills the socket's buffer,
+			// and the kernel drops what does not fit, honest datagrams
+			// too: on a loaded machine (2 cores, -race) a lookup's one
+			// query to the target can be lost. An honest client looks up
+			// again, as discovery does; the flood must not lock it out.
+			for deadline := time.Now().Add(6 * time.Second); time.Now().Before(deadline) && !honestOK.Load(); {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				peers, err := h.seeker.GetPeers(ctx, h.ih)
+				cancel()
+				honestOK.Store(err == nil && slices.Contains(peers, h.peer))
+			}
 		})
 		m := stream(t, p, h.target.Addr(), ih, 0, 2*time.Second)
 		wg.Wait()
