@@ -123,7 +123,7 @@ func TestSlowlorisHandshakeIsCutOff(t *testing.T) {
 
 func TestHonestDownloadCompletesAmongHostilePeers(t *testing.T) {
 	data, m := testTorrent(t, 2<<20, 64<<10)
-	hole, _ := blackHole(t, m)
+	hole := blackHole(t, m)
 	_, seed := session(t, DefaultConfig(), m, newMemStorage(len(data), data))
 	store := newMemStorage(len(data), nil)
 	leech, laddr := session(t, DefaultConfig(), m, store, hole, seed)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/peerwiretest"
 	"btclient/peerwire"
 	"btclient/torrent"
 )
@@ -148,56 +149,18 @@ func TestResumesFromWhatStorageHolds(t *testing.T) {
 }
 
 // blackHole is a peer that has everything, unchokes, and never answers.
-func blackHole(t *testing.T, m *torrent.MetaInfo) (addr string, requests *int64) {
+func blackHole(t *testing.T, m *torrent.MetaInfo) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	all := peerwire.NewBitfield(m.NumPieces())
+	for i := range m.NumPieces() {
+		all.Set(i)
 	}
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	var n int64
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				if _, err := peerwire.ReadHandshake(nc); err != nil {
-					return
-				}
-				id, _ := peerwire.NewPeerID()
-				peerwire.WriteHandshake(nc, peerwire.Handshake{InfoHash: m.InfoHash, PeerID: id})
-				c := peerwire.NewConn(nc, peerwire.DefaultConnConfig(m.NumPieces()))
-				all := peerwire.NewBitfield(m.NumPieces())
-				for i := range m.NumPieces() {
-					all.Set(i)
-				}
-				c.WriteMessage(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: all})
-				c.WriteMessage(peerwire.Message{ID: peerwire.Unchoke})
-				c.Flush()
-				for {
-					msg, err := c.ReadMessage()
-					if err != nil {
-						return
-					}
-					if msg.ID == peerwire.Request {
-						mu.Lock()
-						n++
-						mu.Unlock()
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), &n
+	return peerwiretest.Listen(t, peerwiretest.Peer{InfoHash: m.InfoHash, Bitfield: all, Unchoke: true})
 }
 
 func TestStalledPeerGivesItsBlocksBack(t *testing.T) {
 	data, m := testTorrent(t, 2<<20, 64<<10)
-	hole, _ := blackHole(t, m)
+	hole := blackHole(t, m)
 	cfg := DefaultConfig()
 	cfg.UploadRate = 512 << 10 // slow enough that the hole gets requests first
 	_, seed := session(t, cfg, m, newMemStorage(len(data), data))
