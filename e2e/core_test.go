@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"btclient/internal/testwait"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/peerwiretest"
 	"btclient/internal/tooltest"
 	"btclient/peerwire"
 	"btclient/torrent"
@@ -211,63 +210,33 @@ type liar struct {
 
 func startLiar(t *testing.T, m *torrent.MetaInfo, content string) *liar {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	f, err := os.Open(content)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	l := &liar{addr: ln.Addr().String()}
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go l.serve(nc, m, f)
-		}
-	}()
-	return l
-}
-
-func (l *liar) serve(nc net.Conn, m *torrent.MetaInfo, f io.ReaderAt) {
-	defer nc.Close()
-	id, _ := peerwire.NewPeerID()
-	nc.SetDeadline(time.Now().Add(2 * time.Minute))
-	if _, err := peerwire.ReadHandshake(nc); err != nil {
-		return
-	}
-	if err := peerwire.WriteHandshake(nc, peerwire.Handshake{InfoHash: m.InfoHash, PeerID: id}); err != nil {
-		return
-	}
-	l.connected.Store(true)
-	defer l.connected.Store(false)
-	c := peerwire.NewConn(nc, peerwire.DefaultConnConfig(m.NumPieces()))
 	all := peerwire.NewBitfield(m.NumPieces())
 	for i := range m.NumPieces() {
 		all.Set(i)
 	}
-	c.WriteMessage(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: all})
-	c.WriteMessage(peerwire.Message{ID: peerwire.Unchoke})
-	c.Flush()
-	for {
-		msg, err := c.ReadMessage()
-		if err != nil {
-			return
-		}
-		if msg.ID != peerwire.Request {
-			continue
-		}
-		block := make([]byte, msg.Length)
-		f.ReadAt(block, int64(msg.Index)*m.PieceLength+int64(msg.Begin))
-		block[len(block)/2] ^= 0xff
-		if c.WritePiece(msg.Index, msg.Begin, block) != nil || c.Flush() != nil {
-			return
-		}
-		l.served.Add(1)
-	}
+	l := &liar{}
+	l.addr = peerwiretest.Listen(t, peerwiretest.Peer{
+		InfoHash:  m.InfoHash,
+		Bitfield:  all,
+		Unchoke:   true,
+		OnConnect: func(*peerwiretest.Conn) { l.connected.Store(true) },
+		OnClose:   func(*peerwiretest.Conn) { l.connected.Store(false) },
+		Handle: func(c *peerwiretest.Conn, msg peerwire.Message) {
+			if msg.ID != peerwire.Request {
+				return
+			}
+			block := make([]byte, msg.Length)
+			f.ReadAt(block, int64(msg.Index)*m.PieceLength+int64(msg.Begin))
+			block[len(block)/2] ^= 0xff
+			if c.Send(peerwire.Message{ID: peerwire.Piece, Index: msg.Index, Begin: msg.Begin, Block: block}) == nil {
+				l.served.Add(1)
+			}
+		},
+	})
+	return l
 }

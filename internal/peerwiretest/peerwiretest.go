@@ -30,6 +30,8 @@ type Peer struct {
 	OnConnect func(c *Conn)
 	// Handle gets every message the peer reads; nil reads and ignores them.
 	Handle func(c *Conn, m peerwire.Message)
+	// OnClose runs when the connection has ended.
+	OnClose func(c *Conn)
 }
 
 // Conn is one connection of a fake peer.
@@ -157,6 +159,9 @@ func (p Peer) run(nc net.Conn, theirs peerwire.Handshake) {
 		cfg.MaxMessage = p.MaxMessage
 	}
 	c := &Conn{Conn: peerwire.NewConn(nc, cfg), Theirs: theirs}
+	if p.OnClose != nil {
+		defer p.OnClose(c)
+	}
 	if p.Ext != nil && c.Send(peerwire.ExtendedMessage(0, p.Ext.Marshal())) != nil {
 		return
 	}
