@@ -1,7 +1,7 @@
 package dht
 
 import (
-	"context"
+	"btclient/internal/testwait"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -33,27 +33,7 @@ func startNode(t testing.TB, cfg Config) *Node {
 // runNode runs n until the test ends (or until the returned stop is called).
 func runNode(t testing.TB, n *Node) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return within 10 s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return testwait.Run(t, "Run", n.Run)
 }
 
 // waitJoined waits for the node's first join attempt to finish.

@@ -1,8 +1,8 @@
 package dnsd
 
 import (
+	"btclient/internal/testwait"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -44,27 +44,7 @@ func startServer(t *testing.T, cfg Config) (srv *Server, stop func()) {
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return srv, stop
+	return srv, testwait.Run(t, "Serve", srv.Serve)
 }
 
 // freeAddr returns a loopback address whose TCP and UDP ports were free a

@@ -3,7 +3,6 @@ package session
 import (
 	"btclient/internal/testwait"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -35,22 +34,7 @@ func running(t *testing.T, cfg Config) (s *Session, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return s, stop
+	return s, testwait.Run(t, "session", s.Run)
 }
 
 // makeContent writes a file or a small folder under dir and returns the
