@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"btclient/bencode"
 	"btclient/internal/peerwiretest"
+	"btclient/internal/testwait"
 	"btclient/peerwire"
 	"btclient/torrent"
 )
@@ -87,15 +87,7 @@ func magnetLeecher(t *testing.T, cfg Config, infoHash [20]byte, peers ...string)
 		t.Fatal(err)
 	}
 	r.tr = tr
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testwait.Run(t, "Run", tr.Run)
 	return r
 }
 

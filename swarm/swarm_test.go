@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"btclient/internal/peerwiretest"
+	"btclient/internal/testwait"
 	"btclient/peerwire"
 	"btclient/torrent"
 )
@@ -80,15 +80,7 @@ func session(t *testing.T, cfg Config, m *torrent.MetaInfo, store Storage, peers
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testwait.Run(t, "Run", tr.Run)
 	return tr, ln.Addr().String()
 }
 
