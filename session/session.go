@@ -89,7 +89,10 @@ func New(cfg Config) (*Session, error) {
 	if s.settings.NextID == 0 {
 		s.settings.NextID = 1
 	}
-	if s.settings.UploadRate == 0 && s.settings.DownloadRate == 0 {
+	// Caps given in the configuration (flags) win; a daemon restarted
+	// without them keeps what it was last set to (session-set). The
+	// single-torrent command never inherits another run's caps.
+	if !cfg.Restore || cfg.UploadRate != 0 || cfg.DownloadRate != 0 {
 		s.settings.UploadRate, s.settings.DownloadRate = cfg.UploadRate, cfg.DownloadRate
 	}
 	s.up, s.down = swarm.NewLimiter(s.settings.UploadRate), swarm.NewLimiter(s.settings.DownloadRate)

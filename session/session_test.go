@@ -252,3 +252,39 @@ func TestStopStartAndLimits(t *testing.T) {
 		t.Fatalf("session rates %d %d", up, down)
 	}
 }
+
+// Caps from the configuration win over saved ones; a restored daemon
+// without any keeps what it was set to; a single run inherits nothing.
+func TestSavedCapsAndConfiguredCaps(t *testing.T) {
+	state := t.TempDir()
+	cfg := testConfig(t, t.TempDir(), state)
+	cfg.Restore = true
+	s, stop := running(t, cfg)
+	if err := s.SetRates(1000, 2000); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	for _, tt := range []struct {
+		name     string
+		restore  bool
+		up, down int64
+		want     [2]int64
+	}{
+		{"a daemon without caps keeps the saved ones", true, 0, 0, [2]int64{1000, 2000}},
+		{"caps in the configuration win", true, 5000, 0, [2]int64{5000, 0}},
+		{"a single run inherits nothing", false, 0, 0, [2]int64{0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig(t, t.TempDir(), state)
+			c.Restore, c.UploadRate, c.DownloadRate = tt.restore, tt.up, tt.down
+			s, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer testwait.Run(t, "session", s.Run)()
+			if up, down := s.Rates(); [2]int64{up, down} != tt.want {
+				t.Fatalf("rates %d %d, want %v", up, down, tt.want)
+			}
+		})
+	}
+}
