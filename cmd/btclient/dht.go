@@ -23,6 +23,7 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bootstrap := fs.StringSlice("bootstrap", nil, "DHT nodes to join through, comma-separated `host:port` list (default: none;\nno public router is contacted unless named here)")
 	state := fs.String("state", "", "save the routing table to `FILE` on exit and load it at start, so a restart\nrejoins without bootstrap nodes (default: nothing saved)")
 	quiet := fs.Bool("quiet", false, "log only warnings and errors (and where it listens)")
+	addConfigFlag(fs)
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
 	}

@@ -18,6 +18,7 @@ func runDNSD(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	peers := fs.StringSlice("peers", nil, "other dnsd servers' API addresses (HOST:PORT,...)")
 	interval := fs.Duration("gossip-interval", def.GossipInterval, "how often records are exchanged with every peer")
 	quiet := fs.Bool("quiet", false, "log only warnings and errors (and where it listens)")
+	addConfigFlag(fs)
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
 	}

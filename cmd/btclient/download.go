@@ -34,6 +34,7 @@ func (f *sessionFlags) register(fs *pflag.FlagSet, stateHelp string) {
 	fs.StringVar(&f.downRate, "max-download-rate", "0", "cap on download payload per second, e.g. 20MiB (0 = none)")
 	fs.StringVar(&f.stateDir, "state-dir", "", stateHelp)
 	f.discovery.register(fs)
+	addConfigFlag(fs)
 }
 
 // config checks the flags and turns them into a session configuration.

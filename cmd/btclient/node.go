@@ -33,6 +33,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	swarmKey := fs.String("swarm-key", "", "shared secret `KEY`: every message is authenticated with HMAC-SHA256 and nodes\nwithout the same key get no answers and cannot inject; prefer BTCLIENT_SWARM_KEY,\nsince command lines are visible to other users (default: none, open overlay)")
 	announce := fs.StringArray("announce", nil, "`INFOHASH=HOST:PORT`: announce that peer-wire address as a seeder of the torrent\n(40 hex characters) at start and every 30 s, and as stopped on exit; repeatable")
 	quiet := fs.Bool("quiet", false, "log only warnings and errors (and where it listens)")
+	addConfigFlag(fs)
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
 	}

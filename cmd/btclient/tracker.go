@@ -37,6 +37,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	maxPeers := fs.Int("max-peers", def.MaxPeersPerSwarm, "most peers remembered per torrent")
 	maxConns := fs.Int("max-conns", 512, "most concurrent HTTP connections")
 	quiet := fs.Bool("quiet", false, "log only warnings and errors")
+	addConfigFlag(fs)
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
 	}
