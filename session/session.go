@@ -54,6 +54,9 @@ type Session struct {
 	settings settings
 	ctx      context.Context // the running session's, nil before Run and after
 	dirs     []string        // directories torrents may download into
+	// defaultDir is where a torrent goes unless told otherwise: dirs[0]
+	// until SetDownloadDir.
+	defaultDir string
 }
 
 // New binds the peer-wire listener and the discovery service's and loads
@@ -79,6 +82,7 @@ func New(cfg Config) (*Session, error) {
 		}
 		s.dirs = append(s.dirs, abs)
 	}
+	s.defaultDir = s.dirs[0]
 	if err := s.state.init(); err != nil {
 		return nil, err
 	}
@@ -373,22 +377,31 @@ func (s *Session) forget(t *Torrent) {
 // downloadDir checks a requested download directory: it must be inside one
 // of the directories the session was given.
 func (s *Session) downloadDir(req string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if req == "" {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.dirs[0], nil
+		return s.defaultDir, nil
 	}
 	abs, err := filepath.Abs(req)
 	if err != nil {
 		return "", fmt.Errorf("%w: download directory %q: %w", ErrBadInput, req, err)
 	}
+	if !s.allowedLocked(abs) {
+		return "", fmt.Errorf("%w: download directory %q is outside the directories this daemon may write (%s)",
+			ErrBadInput, req, strings.Join(s.dirs, ", "))
+	}
+	return abs, nil
+}
+
+// allowedLocked reports whether the absolute path abs is one of the
+// session's directories or inside one.
+func (s *Session) allowedLocked(abs string) bool {
 	for _, d := range s.dirs {
 		if abs == d || strings.HasPrefix(abs, d+string(filepath.Separator)) {
-			return abs, nil
+			return true
 		}
 	}
-	return "", fmt.Errorf("%w: download directory %q is outside the directories this daemon may write (%s)",
-		ErrBadInput, req, strings.Join(s.dirs, ", "))
+	return false
 }
 
 // Get returns the torrent of that id.
@@ -445,6 +458,15 @@ func (s *Session) Remove(id int, deleteData bool) error {
 	t.mu.Lock()
 	dir := t.rec.DownloadDir
 	t.mu.Unlock()
+	// A torrent restored from an older run may sit where this run was not
+	// given leave to write: its files stay.
+	s.mu.Lock()
+	ok := s.allowedLocked(dir)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: torrent %d removed, but its data in %s is outside the directories this daemon may write (%s) and was kept",
+			ErrBadInput, id, dir, strings.Join(s.dirs, ", "))
+	}
 	if err := storage.Remove(dir, layout(m)); err != nil {
 		return fmt.Errorf("remove data of torrent %d: %w", id, err)
 	}
@@ -469,7 +491,33 @@ func (s *Session) SetRates(up, down int64) error {
 func (s *Session) DownloadDir() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dirs[0]
+	return s.defaultDir
+}
+
+// SetDownloadDir changes where torrents go unless told otherwise, for this
+// run (Config.DownloadDir decides at the next start). The directory must be
+// one the session was given, or inside one: errors.Is(err, ErrBadInput)
+// otherwise.
+func (s *Session) SetDownloadDir(dir string) error {
+	abs, err := s.downloadDir(dir)
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		return fmt.Errorf("%w: an empty download directory", ErrBadInput)
+	}
+	s.mu.Lock()
+	s.defaultDir = abs
+	s.mu.Unlock()
+	return nil
+}
+
+// AllowedDirs returns the directories torrents may download into (absolute;
+// the first is Config.DownloadDir).
+func (s *Session) AllowedDirs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.dirs)
 }
 
 // Totals sums every torrent's numbers.

@@ -288,3 +288,62 @@ func TestSavedCapsAndConfiguredCaps(t *testing.T) {
 		})
 	}
 }
+
+func TestSetDownloadDirStaysInsideTheAllowedDirectories(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	cfg := testConfig(t, dir, t.TempDir())
+	cfg.AllowedDirs = []string{other}
+	s, _ := running(t, cfg)
+	for _, bad := range []string{"", "/etc", filepath.Join(dir, ".."), filepath.Join(other, "..", "x")} {
+		if err := s.SetDownloadDir(bad); !errors.Is(err, ErrBadInput) {
+			t.Errorf("SetDownloadDir(%q) = %v, want ErrBadInput", bad, err)
+		}
+	}
+	if got := s.DownloadDir(); got != dir {
+		t.Fatalf("download dir after refusals: %s, want %s", got, dir)
+	}
+	sub := filepath.Join(other, "films")
+	if err := s.SetDownloadDir(sub); err != nil {
+		t.Fatal(err)
+	}
+	data := makeContent(t, t.TempDir(), "x", 40<<10, false)
+	tr, _, err := s.Add(AddOptions{Metainfo: data, Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Status(); st.DownloadDir != sub {
+		t.Fatalf("added to %s, want the new default %s", st.DownloadDir, sub)
+	}
+}
+
+// A torrent restored from a run that could write elsewhere keeps its files
+// when this run, not given that directory, removes it with its data.
+func TestRemoveKeepsDataOutsideThisRunsDirectories(t *testing.T) {
+	old, state := t.TempDir(), t.TempDir()
+	data := makeContent(t, old, "f", 64<<10, false)
+	cfg := testConfig(t, old, state)
+	cfg.Restore = true
+	s, stop := running(t, cfg)
+	tr, _, err := s.Add(AddOptions{Metainfo: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tr.Completed()
+	if st := tr.Status(); st.StartedAt.IsZero() {
+		t.Errorf("a running torrent has no start date")
+	}
+	stop()
+
+	cfg.DownloadDir = t.TempDir()
+	s, _ = running(t, cfg)
+	testwait.Until(t, 5*time.Second, "the torrent back", func() bool { return len(s.List()) == 1 })
+	if err := s.Remove(s.List()[0].ID(), true); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("Remove with data outside: %v, want ErrBadInput", err)
+	}
+	if _, err := os.Stat(filepath.Join(old, "f")); err != nil {
+		t.Fatalf("the data outside was touched: %v", err)
+	}
+	if len(s.List()) != 0 {
+		t.Fatalf("the torrent itself should be gone")
+	}
+}

@@ -56,6 +56,7 @@ type run struct {
 	done   chan struct{} // closed when the run has ended and been saved
 	// upBase and downBase are the ever counters when the run started.
 	upBase, downBase int64
+	startedAt        time.Time
 }
 
 // ID is the torrent's number in the session (Transmission's id).
@@ -107,6 +108,8 @@ type Status struct {
 	UploadLimit, DownloadLimit   int64
 	Wasted                       int64
 	BadPeers                     int
+	// StartedAt is when the current run started, zero while stopped.
+	StartedAt time.Time
 	// Hashed counts the pieces the last start-up check read: 0 when the
 	// resume data vouched for everything.
 	Hashed  int
@@ -152,6 +155,7 @@ func (t *Torrent) Status() Status {
 		st.Downloaded, st.Uploaded = s.Downloaded, s.Uploaded
 		st.DownloadedEver, st.UploadedEver = t.run.downBase+s.Downloaded, t.run.upBase+s.Uploaded
 		st.DownRate, st.UpRate, st.Peers = s.DownRate, s.UpRate, s.Peers
+		st.StartedAt = t.run.startedAt
 		st.MetadataPieces, st.MetadataHave = s.MetadataPieces, s.MetadataHave
 		st.Wasted, st.BadPeers, st.Hashed, st.Learned = s.Wasted, s.BadPeers, s.Hashed, s.Learned
 		st.MetadataFrom = s.MetadataFrom
@@ -363,7 +367,7 @@ func (t *Torrent) start() error {
 		return fmt.Errorf("torrent %d: %w", t.id, err)
 	}
 	ctx, cancel := context.WithCancel(runCtx)
-	r := &run{sw: sw, cancel: cancel, done: make(chan struct{}), upBase: t.rec.UploadedEver, downBase: t.rec.DownloadedEver}
+	r := &run{sw: sw, cancel: cancel, done: make(chan struct{}), upBase: t.rec.UploadedEver, downBase: t.rec.DownloadedEver, startedAt: time.Now()}
 	t.run, t.err, t.rec.Paused = r, nil, false
 	s.wg.Go(func() { t.runEngine(ctx, r) })
 	return nil
