@@ -114,6 +114,9 @@ type Stats struct {
 	// Checked is set once the start-up check is over: from then on the
 	// verified pieces are all there are on disk.
 	Checked bool
+	// PeersSending and PeersGetting count the peers payload came from, and
+	// went to, lately (a smoothed rate above zero).
+	PeersSending, PeersGetting int
 }
 
 // Torrent is one session. Create it with New and drive it with Run.
@@ -394,6 +397,14 @@ func (t *Torrent) publish() {
 		Checked:       t.checked,
 		MetadataPeers: t.metadataPeers,
 		MetadataFrom:  slices.Clone(t.metadataFrom),
+	}
+	for p := range t.peers {
+		if p.downRate > 0 {
+			s.PeersSending++
+		}
+		if p.upRate > 0 {
+			s.PeersGetting++
+		}
 	}
 	if t.meta != nil {
 		s.Name = t.meta.Name
