@@ -110,6 +110,9 @@ type Status struct {
 	BadPeers                     int
 	// StartedAt is when the current run started, zero while stopped.
 	StartedAt time.Time
+	// PeersSending and PeersGetting count the peers payload lately came
+	// from and went to.
+	PeersSending, PeersGetting int
 	// Hashed counts the pieces the last start-up check read: 0 when the
 	// resume data vouched for everything.
 	Hashed  int
@@ -156,6 +159,7 @@ func (t *Torrent) Status() Status {
 		st.DownloadedEver, st.UploadedEver = t.run.downBase+s.Downloaded, t.run.upBase+s.Uploaded
 		st.DownRate, st.UpRate, st.Peers = s.DownRate, s.UpRate, s.Peers
 		st.StartedAt = t.run.startedAt
+		st.PeersSending, st.PeersGetting = s.PeersSending, s.PeersGetting
 		st.MetadataPieces, st.MetadataHave = s.MetadataPieces, s.MetadataHave
 		st.Wasted, st.BadPeers, st.Hashed, st.Learned = s.Wasted, s.BadPeers, s.Hashed, s.Learned
 		st.MetadataFrom = s.MetadataFrom
@@ -198,6 +202,26 @@ func countDone(m *torrent.MetaInfo, bf peerwire.Bitfield) (pieces int, bytes int
 	return pieces, bytes
 }
 
+// Have returns the verified pieces (what the last run verified while
+// stopped); nil while the metadata is unknown. It may be shared: do not
+// change it.
+func (t *Torrent) Have() peerwire.Bitfield {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.haveLocked(t.metaLocked())
+}
+
+func (t *Torrent) haveLocked(m *torrent.MetaInfo) peerwire.Bitfield {
+	if t.run != nil {
+		return t.run.sw.Have()
+	}
+	if t.rec.Resume != nil && m != nil {
+		have, _ := peerwire.ParseBitfield(t.rec.Resume.Verified, m.NumPieces())
+		return have
+	}
+	return nil
+}
+
 // FileStatus is one file of a torrent and how much of it is verified.
 type FileStatus struct {
 	Path   string // relative to the download directory
@@ -210,12 +234,7 @@ type FileStatus struct {
 func (t *Torrent) Files() []FileStatus {
 	t.mu.Lock()
 	m := t.metaLocked()
-	var have peerwire.Bitfield
-	if t.run != nil {
-		have = t.run.sw.Have()
-	} else if t.rec.Resume != nil && m != nil {
-		have, _ = peerwire.ParseBitfield(t.rec.Resume.Verified, m.NumPieces())
-	}
+	have := t.haveLocked(m)
 	t.mu.Unlock()
 	if m == nil {
 		return nil
