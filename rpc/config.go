@@ -39,6 +39,9 @@ type Config struct {
 	AuthRefill time.Duration
 	// RecentlyActive is how far back "recently-active" looks.
 	RecentlyActive time.Duration
+	// PeerLimit is the peers each torrent may have (swarm's MaxPeers), as
+	// session-get reports it.
+	PeerLimit int
 	// Version is what session-get reports as version.
 	Version string
 	// Close, when set, is what session-close calls (the daemon shuts down).
@@ -57,6 +60,7 @@ func DefaultConfig() Config {
 		AuthRefill:     time.Second,
 		RecentlyActive: time.Minute,
 		Version:        "btclient",
+		PeerLimit:      80,
 	}
 }
 

@@ -46,7 +46,8 @@ type Session struct {
 	up     *swarm.Limiter // caps shared by every torrent
 	down   *swarm.Limiter
 
-	wg sync.WaitGroup // every torrent's run
+	wg    sync.WaitGroup // every torrent's run
+	ready chan struct{}  // closed once Run has restored and started the torrents
 
 	mu       sync.Mutex
 	byID     map[int]*Torrent
@@ -74,6 +75,7 @@ func New(cfg Config) (*Session, error) {
 		state:  stateDir{cfg.StateDir},
 		byID:   make(map[int]*Torrent),
 		byHash: make(map[[20]byte]*Torrent),
+		ready:  make(chan struct{}),
 	}
 	for _, d := range append([]string{cfg.DownloadDir}, cfg.AllowedDirs...) {
 		abs, err := filepath.Abs(d)
@@ -172,6 +174,7 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 	}
 
+	close(s.ready)
 	var serve sync.WaitGroup
 	serve.Go(func() {
 		swarm.Serve(ctx, s.ln, s.route, s.cfg.Swarm.MaxHandshakes, s.cfg.Swarm.HandshakeTimeout, s.log)
@@ -204,6 +207,10 @@ loop:
 	}
 	return err
 }
+
+// Ready is closed once Run has restored the saved torrents and started
+// those not paused: from then on List has every one.
+func (s *Session) Ready() <-chan struct{} { return s.ready }
 
 // route finds the running torrent an incoming handshake is for.
 func (s *Session) route(ih [20]byte) *swarm.Torrent {

@@ -29,6 +29,8 @@ type subcommand func(ctx context.Context, args []string, stdout, stderr io.Write
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
 		"create":  runCreate,  // write a .torrent for a file or directory
+		"daemon":  runDaemon,  // many torrents, driven through the RPC and the web page
+		"remote":  runRemote,  // drive a daemon through its RPC
 		"info":    runInfo,    // print what a .torrent describes
 		"tracker": runTracker, // run the HTTP tracker
 		"dnsd":    runDNSD,    // run the DNS service
