@@ -202,10 +202,104 @@ func TestDaemonSeedsAndDownloadsManyTorrentsThroughOnePort(t *testing.T) {
 	}
 }
 
-// kill -9 mid-download and while seeding: every torrent comes back, resumes,
-// and no piece is ever reported verified that does not verify on disk; a
-// clean restart hashes nothing.
+// kill -9 mid-download and while seeding: every torrent comes back and
+// resumes, and no piece is ever reported verified that does not verify on
+// disk; a clean restart hashes nothing.
 func TestDaemonRestarts(t *testing.T) {
-	_ = syscall.SIGKILL
-	t.Skip("placeholder")
+	tracker := startTracker(t)
+	src := t.TempDir()
+	content := randomFile(t, src, "film.bin", 48<<20)
+	tor := makeTorrent(t, content, "--piece-length", "256KiB")
+	film, _ := torrent.Load(tor)
+	// A capped seeder keeps the download going for a dozen seconds.
+	seeder(t, "seeder", src, tor, "--tracker", tracker, "--max-upload-rate", "4MiB")
+
+	dir := t.TempDir()
+	keep := randomFile(t, dir, "keep.bin", 3<<20)
+	keepTor := makeTorrent(t, keep, "--piece-length", "64KiB")
+	kept, _ := torrent.Load(keepTor)
+	d := startDaemon(t, "daemon", dir, t.TempDir(), "--tracker", tracker)
+	for _, p := range []string{keepTor, tor} {
+		data, _ := os.ReadFile(p)
+		d.call("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(data)}, nil)
+	}
+	d.waitComplete(kept.InfoHash, 30*time.Second)
+
+	var before int64
+	waitUntil(t, time.Minute, "the download a quarter done", func() bool {
+		f, _ := d.byHash(film.InfoHash)
+		before = f.HaveValid
+		return f.HaveValid > film.TotalLength/4
+	})
+	if before > film.TotalLength*3/4 {
+		t.Fatalf("the download went too fast to be cut in the middle (%d of %d)", before, film.TotalLength)
+	}
+	d.kill()
+	t.Logf("killed mid-download with %d of %d bytes verified", before, film.TotalLength)
+
+	d.start("daemon (after kill -9 mid-download)")
+	if n := len(d.torrents()); n != 2 {
+		t.Fatalf("%d torrents back, want 2", n)
+	}
+	// Until the check is over, and after: whatever is claimed verifies.
+	var after int64
+	waitUntil(t, time.Minute, "the check over", func() bool {
+		f, _ := d.byHash(film.InfoHash)
+		verifiedOnDisk(t, dir, film, f.Pieces)
+		after = f.HaveValid
+		return f.Status != 2
+	})
+	t.Logf("back with %d bytes verified", after)
+	if after < before {
+		t.Fatalf("resumed with %d bytes, had %d verified before the kill", after, before)
+	}
+	for i := 0; ; i++ {
+		f, _ := d.byHash(film.InfoHash)
+		verifiedOnDisk(t, dir, film, f.Pieces)
+		if f.PercentDone == 1 {
+			break
+		}
+		if i > 1200 {
+			t.Fatal("the download did not finish after the restart")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sameFile(t, content, filepath.Join(dir, "film.bin"))
+
+	// kill -9 while seeding: both back, complete, nothing hashed (the
+	// resume data was saved at completion).
+	time.Sleep(time.Second)
+	d.kill()
+	d.start("daemon (after kill -9 while seeding)")
+	for _, m := range []*torrent.MetaInfo{film, kept} {
+		d.waitComplete(m.InfoHash, 30*time.Second)
+		f, _ := d.byHash(m.InfoHash)
+		if n := verifiedOnDisk(t, dir, m, f.Pieces); n != m.NumPieces() {
+			t.Fatalf("%s: %d of %d pieces after the restart", m.Name, n, m.NumPieces())
+		}
+	}
+	for _, st := range d.statusNow().Torrents {
+		if st.Hashed != 0 {
+			t.Errorf("after kill -9 while seeding, %s hashed %d pieces, want 0", st.Name, st.Hashed)
+		}
+	}
+
+	// A clean stop and start: exit 0, nothing hashed.
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(30 * time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	d.start("daemon (after a clean stop)")
+	waitUntil(t, 30*time.Second, "both seeding", func() bool {
+		st := d.statusNow()
+		return len(st.Torrents) == 2 && st.Torrents[0].State == "seeding" && st.Torrents[1].State == "seeding"
+	})
+	for _, st := range d.statusNow().Torrents {
+		if st.Hashed != 0 {
+			t.Errorf("after a clean restart, %s hashed %d pieces, want 0", st.Name, st.Hashed)
+		}
+	}
+	if !strings.Contains(d.out.String(), "hashed=0") || strings.Contains(d.out.String(), "hashed=1") {
+		t.Errorf("the log of the clean restart does not say hashed=0 for every torrent:\n%s", tail(d.out.String(), 2000))
+	}
 }

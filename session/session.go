@@ -529,10 +529,15 @@ func (s *Session) AllowedDirs() []string {
 
 // Totals sums every torrent's numbers.
 type Totals struct {
-	Torrents, Active, Paused     int
-	DownRate, UpRate             float64
-	Downloaded, Uploaded         int64 // this run
-	DownloadedEver, UploadedEver int64
+	Torrents       int     `json:"torrents"`
+	Active         int     `json:"active"`
+	Paused         int     `json:"paused"`
+	DownRate       float64 `json:"down_rate"`
+	UpRate         float64 `json:"up_rate"`
+	Downloaded     int64   `json:"downloaded"` // this run
+	Uploaded       int64   `json:"uploaded"`
+	DownloadedEver int64   `json:"downloaded_ever"`
+	UploadedEver   int64   `json:"uploaded_ever"`
 }
 
 // Totals returns the session's numbers now.

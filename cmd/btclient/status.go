@@ -85,10 +85,13 @@ func statusHandler(sess *session.Session, one *session.Torrent) http.Handler {
 			_ = json.NewEncoder(w).Encode(st)
 			return
 		}
+		// The totals sit under their own key: embedded, their "Torrents"
+		// would clash with "torrents" for any case-insensitive decoder
+		// (Go's among them).
 		body := struct {
-			Torrents []statusJSON `json:"torrents"`
-			session.Totals
-			DHT *dhtJSON `json:"dht,omitempty"`
+			Torrents []statusJSON   `json:"torrents"`
+			Totals   session.Totals `json:"totals"`
+			DHT      *dhtJSON       `json:"dht,omitempty"`
 		}{Torrents: []statusJSON{}, Totals: sess.Totals(), DHT: dhtStatus(sess)}
 		for _, t := range sess.List() {
 			body.Torrents = append(body.Torrents, statusOf(t.Status()))
