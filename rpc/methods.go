@@ -358,11 +358,14 @@ func (s *Server) readTorrentFile(name string) ([]byte, error) {
 			rel = r
 		}
 		f, err := os.OpenInRoot(dir, rel)
-		if err != nil {
-			if firstErr == nil && errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
+			if firstErr == nil {
 				firstErr = fmt.Errorf("invalid or corrupt torrent file: %s: no such file", truncate(name, 200))
 			}
 			continue
+		}
+		if err != nil {
+			return nil, refuse // a link or ".." out of dir, or unreadable
 		}
 		defer f.Close()
 		data, err := io.ReadAll(io.LimitReader(f, torrent.MaxTorrentSize+1))

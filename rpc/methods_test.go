@@ -276,3 +276,17 @@ func TestSessionStatsAndClient(t *testing.T) {
 		t.Fatal("session-close did not call Close")
 	}
 }
+
+func TestALinkInsideLeadingOutIsRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "x.torrent"), content(t, outside, "x.bin", 20<<10), 0o644)
+	os.Symlink(outside, filepath.Join(f.dir, "escape"))
+	if r := f.failing(t, "torrent-add", map[string]any{"filename": "escape/x.torrent"}); !strings.Contains(r, "outside the directories") {
+		t.Fatalf("through a directory link: %q", r)
+	}
+	data := base64.StdEncoding.EncodeToString(content(t, t.TempDir(), "y.bin", 20<<10))
+	if r := f.failing(t, "torrent-add", map[string]any{"metainfo": data, "download-dir": filepath.Join(f.dir, "escape")}); !strings.Contains(r, "outside the directories") {
+		t.Fatalf("a download dir through a link: %q", r)
+	}
+}

@@ -401,14 +401,34 @@ func (s *Session) downloadDir(req string) (string, error) {
 }
 
 // allowedLocked reports whether the absolute path abs is one of the
-// session's directories or inside one.
+// session's directories or inside one, symbolic links resolved: a link
+// inside that leads out does not count as inside.
 func (s *Session) allowedLocked(abs string) bool {
+	real := resolveLinks(abs)
 	for _, d := range s.dirs {
-		if abs == d || strings.HasPrefix(abs, d+string(filepath.Separator)) {
+		d = resolveLinks(d)
+		if real == d || strings.HasPrefix(real, d+string(filepath.Separator)) {
 			return true
 		}
 	}
 	return false
+}
+
+// resolveLinks resolves the symbolic links of the longest part of the
+// absolute path p that exists; the rest is kept as it is.
+func resolveLinks(p string) string {
+	cur, rest := filepath.Clean(p), ""
+	for {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return filepath.Clean(p)
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 // Get returns the torrent of that id.

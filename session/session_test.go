@@ -347,3 +347,20 @@ func TestRemoveKeepsDataOutsideThisRunsDirectories(t *testing.T) {
 		t.Fatalf("the torrent itself should be gone")
 	}
 }
+
+func TestALinkOutOfTheDownloadDirectoryIsOutside(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := running(t, testConfig(t, dir, t.TempDir()))
+	data := makeContent(t, t.TempDir(), "x", 20<<10, false)
+	for _, d := range []string{filepath.Join(dir, "escape"), filepath.Join(dir, "escape", "new", "deeper")} {
+		if _, _, err := s.Add(AddOptions{Metainfo: data, DownloadDir: d}); !errors.Is(err, ErrBadInput) {
+			t.Errorf("download dir %s (through a link out): %v, want ErrBadInput", d, err)
+		}
+	}
+	if _, _, err := s.Add(AddOptions{Metainfo: data, DownloadDir: filepath.Join(dir, "new", "deeper")}); err != nil {
+		t.Errorf("a directory still to be made inside: %v", err)
+	}
+}
