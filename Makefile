@@ -11,12 +11,17 @@ FUZZTIME  ?= 100000x
 FUZZLONG  ?= 10m
 PKGS      := ./...
 
-.PHONY: all build test deps lint unit e2e chaos fuzz-short fuzz demo docker-e2e bench clean
+.PHONY: all build image test deps lint unit e2e chaos fuzz-short fuzz demo docker-e2e bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/btclient ./cmd/btclient
+
+# The Docker image (btclient:latest, FROM scratch) in one step: the script
+# builds the static binary first.
+image:
+	./scripts/swarm-e2e.sh image
 
 deps:
 	./scripts/install-test-deps.sh

@@ -7,6 +7,10 @@ set -euo pipefail
 need=()
 command -v aria2c >/dev/null || need+=(aria2)
 command -v transmission-cli >/dev/null || need+=(transmission-cli)
+# The daemon's tests and scripts/bench-daemon.sh compare with Transmission's daemon.
+command -v transmission-daemon >/dev/null || need+=(transmission-daemon)
+# The web page's test drives a headless Chromium (through chromedp).
+command -v chromium >/dev/null || need+=(chromium)
 command -v mktorrent >/dev/null || need+=(mktorrent)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v opentracker >/dev/null && [ -x "$(command -v opentracker)" ] || need+=(opentracker)
