@@ -303,3 +303,51 @@ func TestDaemonRestarts(t *testing.T) {
 		t.Errorf("the log of the clean restart does not say hashed=0 for every torrent:\n%s", tail(d.out.String(), 2000))
 	}
 }
+
+// btclient remote drives the daemon: add (a file and a magnet), list,
+// info, stop, start, remove --delete; its errors are clear and exit 1.
+func TestBtclientRemoteDrivesTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	content := randomFile(t, dir, "doc.bin", 2<<20)
+	tor := makeTorrent(t, content, "--piece-length", "64KiB")
+	meta, _ := torrent.Load(tor)
+	d := startDaemon(t, "daemon", dir, t.TempDir(), "--rpc-auth", "me:pw")
+	remote := func(want int, args ...string) string {
+		t.Helper()
+		p := btclient(t, "remote "+strings.Join(args, " "), append([]string{"remote", "--rpc", d.url(), "--auth", "me:pw"}, args...)...)
+		if code := p.wait(30 * time.Second); code != want {
+			t.Fatalf("btclient remote %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, p.out.String())
+		}
+		return p.out.String()
+	}
+	if out := remote(0, "add", tor); !strings.Contains(out, fmt.Sprintf("added 1 %x doc.bin", meta.InfoHash)) {
+		t.Fatalf("add: %s", out)
+	}
+	if out := remote(0, "add", "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=later", "--paused"); !strings.Contains(out, "added 2") {
+		t.Fatalf("add a magnet: %s", out)
+	}
+	d.waitComplete(meta.InfoHash, 30*time.Second)
+	list := remote(0, "list")
+	if !strings.Contains(list, "100%") || !strings.Contains(list, "Seeding") || !strings.Contains(list, "Stopped") {
+		t.Fatalf("list:\n%s", list)
+	}
+	if out := remote(0, "info", "1"); !strings.Contains(out, "Name:          doc.bin") || !strings.Contains(out, "File:") {
+		t.Fatalf("info:\n%s", out)
+	}
+	remote(0, "stop", "1")
+	if out := remote(0, "info", fmt.Sprintf("%x", meta.InfoHash)); !strings.Contains(out, "State:         Stopped") {
+		t.Fatalf("info after stop:\n%s", out)
+	}
+	remote(0, "start", "all")
+	remote(0, "remove", "1", "--delete")
+	if _, err := os.Stat(content); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("remove --delete left the data: %v", err)
+	}
+	if out := remote(1, "add", "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567", "--download-dir", "/etc"); !strings.Contains(out, "outside the directories") {
+		t.Fatalf("a refused directory: %s", out)
+	}
+	p := btclient(t, "remote (wrong password)", "remote", "--rpc", d.url(), "--auth", "me:nope", "list")
+	if code := p.wait(30 * time.Second); code != 1 || !strings.Contains(p.out.String(), "unauthorized") {
+		t.Fatalf("wrong password: exit %d\n%s", code, p.out.String())
+	}
+}
