@@ -336,7 +336,10 @@ func TestRemoveKeepsDataOutsideThisRunsDirectories(t *testing.T) {
 
 	cfg.DownloadDir = t.TempDir()
 	s, _ = running(t, cfg)
-	testwait.Until(t, 5*time.Second, "the torrent back", func() bool { return len(s.List()) == 1 })
+	<-s.Ready()
+	if len(s.List()) != 1 {
+		t.Fatalf("Ready, but %d torrents back, want 1", len(s.List()))
+	}
 	if err := s.Remove(s.List()[0].ID(), true); !errors.Is(err, ErrBadInput) {
 		t.Fatalf("Remove with data outside: %v, want ErrBadInput", err)
 	}
