@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/testwait"
 	"btclient/rpc"
 	"btclient/torrent"
 )
@@ -62,7 +63,7 @@ func (d *daemon) start(label string) {
 	d.t.Helper()
 	d.proc = btclient(d.t, label, d.args...)
 	c := d.client()
-	waitUntil(d.t, 30*time.Second, label+" RPC", func() bool {
+	testwait.Until(d.t, 30*time.Second, label+" RPC", func() bool {
 		if d.exited() {
 			d.t.Fatalf("%s exited: %s", label, tail(d.out.String(), 3000))
 		}
@@ -125,7 +126,7 @@ func (d *daemon) byHash(ih [20]byte) (rpcTorrent, bool) {
 // waitComplete waits until the torrent of ih is 100 % done.
 func (d *daemon) waitComplete(ih [20]byte, within time.Duration) {
 	d.t.Helper()
-	waitUntil(d.t, within, fmt.Sprintf("torrent %x complete", ih[:4]), func() bool {
+	testwait.Until(d.t, within, fmt.Sprintf("torrent %x complete", ih[:4]), func() bool {
 		t, ok := d.byHash(ih)
 		return ok && t.PercentDone == 1 && t.HaveValid == t.TotalSize
 	})
@@ -256,7 +257,7 @@ func startTracker(t *testing.T) string {
 	addr := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
 	p := btclient(t, "tracker", "tracker", "--listen", addr, "--interval", "1m", "--quiet")
 	url := "http://" + addr + "/announce"
-	waitUntil(t, 10*time.Second, "tracker", func() bool {
+	testwait.Until(t, 10*time.Second, "tracker", func() bool {
 		if p.exited() {
 			t.Fatalf("tracker exited: %s", p.out.String())
 		}

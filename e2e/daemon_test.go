@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/testwait"
 	"btclient/torrent"
 )
 
@@ -87,7 +88,7 @@ func TestTransmissionRemoteDrivesTheDaemon(t *testing.T) {
 		t.Fatalf("after -t 1 -S: %+v", l)
 	}
 	tr("-t", "1", "-s")
-	waitUntil(t, 10*time.Second, "torrent 1 running again", func() bool {
+	testwait.Until(t, 10*time.Second, "torrent 1 running again", func() bool {
 		l := parseRemoteList(tr("-l"))
 		return len(l) == 2 && (l[0].status == "Idle" || l[0].status == "Seeding")
 	})
@@ -135,7 +136,7 @@ func TestTransmissionRemoteNeedsTheDaemonsPassword(t *testing.T) {
 	env := startEnv(t, "daemon (env auth)", []string{"BTCLIENT_RPC_AUTH=bob:pw"}, binary, "daemon",
 		"--rpc-listen", hostPort("127.0.0.1", freePort(t, "127.0.0.1")), "-p", "0",
 		"--download-dir", t.TempDir(), "--state-dir", t.TempDir(), "--discovery-mode", "tracker", "--overlay-port", "0")
-	waitUntil(t, 20*time.Second, "the daemon listening", func() bool { return strings.Contains(env.out.String(), "auth=true") })
+	testwait.Until(t, 20*time.Second, "the daemon listening", func() bool { return strings.Contains(env.out.String(), "auth=true") })
 }
 
 // One daemon seeds three torrents and downloads two more at the same time,
@@ -226,7 +227,7 @@ func TestDaemonRestarts(t *testing.T) {
 	d.waitComplete(kept.InfoHash, 30*time.Second)
 
 	var before int64
-	waitUntil(t, time.Minute, "the download a quarter done", func() bool {
+	testwait.Until(t, time.Minute, "the download a quarter done", func() bool {
 		f, _ := d.byHash(film.InfoHash)
 		before = f.HaveValid
 		return f.HaveValid > film.TotalLength/4
@@ -243,7 +244,7 @@ func TestDaemonRestarts(t *testing.T) {
 	}
 	// Until the check is over, and after: whatever is claimed verifies.
 	var after int64
-	waitUntil(t, time.Minute, "the check over", func() bool {
+	testwait.Until(t, time.Minute, "the check over", func() bool {
 		f, _ := d.byHash(film.InfoHash)
 		verifiedOnDisk(t, dir, film, f.Pieces)
 		after = f.HaveValid
@@ -290,7 +291,7 @@ func TestDaemonRestarts(t *testing.T) {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
 	d.start("daemon (after a clean stop)")
-	waitUntil(t, 30*time.Second, "both seeding", func() bool {
+	testwait.Until(t, 30*time.Second, "both seeding", func() bool {
 		st := d.statusNow()
 		return len(st.Torrents) == 2 && st.Torrents[0].State == "seeding" && st.Torrents[1].State == "seeding"
 	})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"btclient/internal/testwait"
 	"btclient/torrent"
 )
 
@@ -191,9 +192,9 @@ func TestStopStartVerifyRemove(t *testing.T) {
 		t.Fatalf("after torrent-stop: status %v", s)
 	}
 	f.method(t, "torrent-start", map[string]any{"ids": []any{1}})
-	waitFor(t, "seeding again", 10*time.Second, func() bool { return status() == statusSeed })
+	testwait.Until(t, 10*time.Second, "seeding again", func() bool { return status() == statusSeed })
 	f.method(t, "torrent-verify", map[string]any{"ids": 1})
-	waitFor(t, "seeding after the check", 10*time.Second, func() bool { return status() == statusSeed })
+	testwait.Until(t, 10*time.Second, "seeding after the check", func() bool { return status() == statusSeed })
 	if st := tr.Status(); st.Hashed != st.Pieces {
 		t.Fatalf("verify hashed %d of %d pieces", st.Hashed, st.Pieces)
 	}

@@ -103,7 +103,7 @@ declare -A R
 bport=$(port)
 burl="http://127.0.0.1:$bport/transmission/rpc"
 bargs=(daemon --rpc-listen "127.0.0.1:$bport" -p 0 --download-dir "$W/data" --state-dir "$W/bstate"
-	--discovery-mode tracker --overlay-port 0 --bind 127.0.0.1)
+	--discovery-mode tracker --overlay-port 0 --bind 127.0.0.1 --dht=false)
 "$BIN" "${bargs[@]}" >"$W/btclient.log" 2>&1 &
 bpid=$!
 pids+=("$bpid")

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"btclient/internal/testwait"
 )
 
 // recorder is an Add that keeps what it was given and calls a torrent
@@ -41,17 +43,6 @@ func (r *recorder) count() int {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func start(t *testing.T, dir string, r *recorder) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +74,7 @@ func TestDroppedFilesAreAddedOrMarkedInvalid(t *testing.T) {
 	other := write("notes.txt", "left alone")
 	hidden := write(".partial.torrent", "being copied")
 
-	waitFor(t, "the four torrents handled", func() bool {
+	testwait.Until(t, 5*time.Second, "the four torrents handled", func() bool {
 		return exists(good+".added") && exists(mg+".added") && exists(junk+".invalid") && exists(notMagnet+".invalid")
 	})
 	if r.count() != 2 {
@@ -108,7 +99,7 @@ func TestATransientFailureIsRetried(t *testing.T) {
 	p := filepath.Join(dir, "a.torrent")
 	os.WriteFile(p, []byte("d4:infoe"), 0o644)
 	start(t, dir, r)
-	waitFor(t, "the retry", func() bool { return exists(p + ".added") })
+	testwait.Until(t, 5*time.Second, "the retry", func() bool { return exists(p + ".added") })
 	if r.count() != 1 {
 		t.Fatalf("%d adds", r.count())
 	}

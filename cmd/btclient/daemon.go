@@ -62,14 +62,15 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return usageError(stderr, "%v", err)
 	}
+	if f.session.stateDir == "" {
+		// Before the session configuration: the DHT's table is kept there too.
+		if f.session.stateDir, err = session.DefaultStateDir(); err != nil {
+			return usageError(stderr, "%v (set --state-dir)", err)
+		}
+	}
 	cfg, err := f.session.config(log)
 	if err != nil {
 		return usageError(stderr, "%v", err)
-	}
-	if cfg.StateDir == "" {
-		if cfg.StateDir, err = session.DefaultStateDir(); err != nil {
-			return usageError(stderr, "%v (set --state-dir)", err)
-		}
 	}
 	cfg.Restore = true
 	if cfg.DownloadDir, err = filepath.Abs(f.downloadDir); err != nil {

@@ -72,7 +72,7 @@ type downloadFlags struct {
 }
 
 const downloadUsage = `btclient [flags] TORRENT|MAGNET
-       btclient create|info|tracker|dnsd|node|dht|probe [flags] ...
+       btclient create|info|daemon|remote|tracker|dnsd|node|dht|probe [flags] ...
 
 Download TORRENT (a .torrent file) or MAGNET (a magnet link), verify every
 piece, then keep seeding until SIGINT/SIGTERM.`
