@@ -181,9 +181,12 @@ func TestDaemonSurvivesHostileRPC(t *testing.T) {
 		honest++
 	}
 	wg.Wait()
-	t.Logf("1000 wrong passwords in %v: %v; %d honest calls served meanwhile", time.Since(start).Round(time.Millisecond), codes, honest)
-	if codes[http.StatusOK] != 0 || codes[http.StatusTooManyRequests] < 900 {
-		t.Errorf("wrong passwords answered %v: want no 200 and nearly all 429", codes)
+	took := time.Since(start)
+	t.Logf("1000 wrong passwords in %v: %v; %d honest calls served meanwhile", took.Round(time.Millisecond), codes, honest)
+	// Ten checked at once, then one a second while the attack lasted.
+	if allowed := 10 + int(took/time.Second) + 1; codes[http.StatusOK] != 0 || codes[http.StatusUnauthorized] > allowed ||
+		codes[http.StatusTooManyRequests] != 1000-codes[http.StatusUnauthorized] {
+		t.Errorf("wrong passwords answered %v: want no 200, at most %d 401 and the rest 429", codes, allowed)
 	}
 
 	// Still up, still serving, nothing outside touched.
