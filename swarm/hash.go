@@ -72,6 +72,7 @@ func hashWorker(ctx context.Context, store Storage, jobs <-chan hashJob, results
 
 // startHashing starts the workers that verify and write pieces; storage is open.
 func (l *loop) startHashing() {
+	l.hashing = true
 	for range l.t.cfg.HashWorkers {
 		l.wg.Go(func() { hashWorker(l.ctx, l.t.store, l.jobs, l.results) })
 	}

@@ -17,9 +17,13 @@ type loop struct {
 	ctx      context.Context
 	wg       *sync.WaitGroup
 	dialFail chan string
-	msgs     chan peerMsg
-	jobs     chan hashJob
-	results  chan hashResult
+	// msgs is made when the first peer connects, and the hash workers
+	// start with the first piece to verify: a daemon's idle torrents, a
+	// thousand of them, hold neither the buffer nor the goroutines.
+	msgs    chan peerMsg
+	jobs    chan hashJob
+	results chan hashResult
+	hashing bool // the hash workers run
 
 	hashQueue []hashJob
 	gen       int // bumps when a piece becomes pickable again
@@ -115,6 +119,9 @@ func (l *loop) addPeer(p *peer) {
 	}
 	if t.meta != nil {
 		l.startPeer(p)
+	}
+	if l.msgs == nil {
+		l.msgs = make(chan peerMsg, msgsBuffer)
 	}
 	l.wg.Go(func() { readLoop(l.ctx, p, l.msgs, limits{t.down, t.opt.SessionDownload}, &t.batchPool) })
 	l.wg.Go(func() {
@@ -454,6 +461,9 @@ func (l *loop) finishPiece(pd *pieceDL) {
 	t := l.t
 	pd.hashing = true
 	t.removeOrder(pd)
+	if !l.hashing {
+		l.startHashing()
+	}
 	l.hashQueue = append(l.hashQueue, hashJob{
 		index:  pd.index,
 		off:    int64(pd.index) * t.meta.PieceLength,

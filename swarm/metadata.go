@@ -309,7 +309,6 @@ func (l *loop) gotMetadata(meta *torrent.MetaInfo) error {
 	if err := t.prepare(l.ctx); err != nil {
 		return err
 	}
-	l.startHashing()
 	l.initPicker()
 	for p := range t.peers {
 		if p.extensions && p.ext != nil {

@@ -189,6 +189,9 @@ type peerMsg struct {
 	err error
 }
 
+// msgsBuffer is how many batches the readers may queue for the loop.
+const msgsBuffer = 256
+
 // maxBatch bounds the messages in one peerMsg.
 const maxBatch = 64
 

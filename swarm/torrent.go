@@ -314,13 +314,10 @@ func (t *Torrent) Run(ctx context.Context) error {
 
 	l := &loop{t: t, ctx: ctx, wg: &wg,
 		dialFail: make(chan string),
-		msgs:     make(chan peerMsg, 256),
 		jobs:     make(chan hashJob),
 		results:  make(chan hashResult),
 	}
-	if t.meta != nil {
-		l.startHashing()
-	} else {
+	if t.meta == nil {
 		t.md = newMetadataDL()
 		t.log.Info("fetching metadata from peers", "info_hash", fmt.Sprintf("%x", t.infoHash))
 	}
