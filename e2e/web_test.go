@@ -89,7 +89,7 @@ func TestWebPageAddsStopsAndRemovesAMagnet(t *testing.T) {
 		row+`.querySelector('.state').textContent === 'Seeding'`)
 	sameFile(t, content, filepath.Join(dir, "clip.bin"))
 
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
