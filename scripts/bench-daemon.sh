@@ -87,6 +87,17 @@ get_latency() {
 
 peak_rss() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
+# idle_cpu PID: the share of one core the daemon uses over 10 s of seeding
+# with no peer (its timers and bookkeeping), in percent.
+idle_cpu() {
+	local hz a b
+	hz=$(getconf CLK_TCK)
+	a=$(awk '{print $14 + $15}' "/proc/$1/stat")
+	sleep 10
+	b=$(awk '{print $14 + $15}' "/proc/$1/stat")
+	python3 -c "print(f'{($b - $a) / $hz / 10 * 100:.1f}')"
+}
+
 # add_all HOSTPORT: transmission-remote adds every torrent, in batches.
 add_all() {
 	local i
@@ -124,6 +135,7 @@ wait_rpc "$burl"
 wait_seeding "$burl"
 R[b_restart]=$(elapsed "$t0" "$(now)")
 R[b_get2]=$(get_latency "$burl")
+R[b_cpu]=$(idle_cpu "$bpid")
 R[b_rss]=$(peak_rss "$bpid")
 R[b_hashed]=$(grep -o 'hashed=[0-9]*' "$W/btclient2.log" | awk -F= '{s += $2} END {print s + 0}')
 kill -TERM "$bpid"
@@ -160,6 +172,7 @@ wait_rpc "$turl"
 wait_seeding "$turl"
 R[t_restart]=$(elapsed "$t0" "$(now)")
 R[t_get2]=$(get_latency "$turl")
+R[t_cpu]=$(idle_cpu "$tpid")
 R[t_rss]=$(peak_rss "$tpid")
 kill -TERM "$tpid"
 wait "$tpid" || true
@@ -172,6 +185,7 @@ printf '%-44s %12s %20s\n' "restart until all seed, resume data (s)" "${R[b_rest
 printf '%-44s %12s %20s\n' "pieces hashed at that restart" "${R[b_hashed]}" "-"
 printf '%-44s %12s %20s\n' "peak RSS while adding (MiB)" "${R[b_rss_add]}" "${R[t_rss_add]}"
 printf '%-44s %12s %20s\n' "peak RSS after the restart (MiB)" "${R[b_rss]}" "${R[t_rss]}"
+printf '%-44s %12s %20s\n' "CPU while seeding with no peer (% of a core)" "${R[b_cpu]}" "${R[t_cpu]}"
 printf '%-44s %12s %20s\n' "torrent-get of all, after adding (ms)" "${R[b_get]}" "${R[t_get]}"
 printf '%-44s %12s %20s\n' "torrent-get of all, after restart (ms)" "${R[b_get2]}" "${R[t_get2]}"
 echo "targets for btclient: RSS < 100 MiB and below transmission-daemon's, restart < 5 s, torrent-get < 100 ms"
