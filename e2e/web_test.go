@@ -44,7 +44,12 @@ func TestWebPageAddsStopsAndRemovesAMagnet(t *testing.T) {
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1200, 700), chromedp.UserDataDir(t.TempDir()))
+		chromedp.WindowSize(1200, 700), chromedp.UserDataDir(t.TempDir()),
+		// Nothing but loopback: any other request goes to a closed proxy
+		// port (loopback itself bypasses proxies) and is not tried.
+		chromedp.ProxyServer("http://127.0.0.1:9"),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-pings", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancelBrowser := chromedp.NewContext(actx)
