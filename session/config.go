@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"btclient/discovery"
 	"btclient/swarm"
@@ -39,6 +40,11 @@ type Config struct {
 	// UploadRate and DownloadRate cap every torrent together (bytes/s, 0:
 	// none); each torrent may have its own caps too.
 	UploadRate, DownloadRate int64
+	// IdleAfter puts a seeding torrent that has had no peer for this long
+	// to sleep: its engine stops (no goroutine, timer or open file) until a
+	// peer connects, while its announcers keep it known; 0 never does. A
+	// complete torrent restored with trusted resume data starts asleep.
+	IdleAfter time.Duration
 	// ClientName is what peers see in the extension handshake.
 	ClientName string
 	Logger     *slog.Logger
@@ -52,6 +58,7 @@ func DefaultConfig() Config {
 		ListenAddr:  ":6881",
 		Swarm:       swarm.DefaultConfig(),
 		Discovery:   discovery.DefaultConfig(),
+		IdleAfter:   30 * time.Second,
 		ClientName:  "btclient",
 	}
 }

@@ -181,6 +181,12 @@ func (s *Session) Run(ctx context.Context) error {
 	})
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
+	var idle <-chan time.Time
+	if s.cfg.IdleAfter > 0 {
+		it := time.NewTicker(s.cfg.IdleAfter / 3)
+		defer it.Stop()
+		idle = it.C
+	}
 	var err error
 loop:
 	for {
@@ -192,6 +198,10 @@ loop:
 		case <-tick.C:
 			for _, t := range s.List() {
 				t.checkpoint()
+			}
+		case now := <-idle:
+			for _, t := range s.List() {
+				t.maybeSleep(now, s.cfg.IdleAfter)
 			}
 		}
 	}
@@ -220,12 +230,7 @@ func (s *Session) route(ih [20]byte) *swarm.Torrent {
 	if t == nil {
 		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.run == nil {
-		return nil
-	}
-	return t.run.sw
+	return t.wake()
 }
 
 // restore brings back the torrents of the state directory.
@@ -468,12 +473,8 @@ func (s *Session) Remove(id int, deleteData bool) error {
 	}
 	t.mu.Lock()
 	t.gone = true
-	r := t.run
 	t.mu.Unlock()
-	if r != nil {
-		r.cancel()
-		<-r.done
-	}
+	t.halt()
 	s.forget(t)
 	if !deleteData {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,6 +25,9 @@ func testConfig(t *testing.T, dir, state string) Config {
 	cfg.ListenAddr = "127.0.0.1:0"
 	cfg.Discovery.Mode = discovery.ModeTracker
 	cfg.Swarm.Tick = 100 * time.Millisecond
+	if os.Getenv("BTCLIENT_DEBUG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return cfg
 }
 
@@ -365,5 +369,63 @@ func TestALinkOutOfTheDownloadDirectoryIsOutside(t *testing.T) {
 	}
 	if _, _, err := s.Add(AddOptions{Metainfo: data, DownloadDir: filepath.Join(dir, "new", "deeper")}); err != nil {
 		t.Errorf("a directory still to be made inside: %v", err)
+	}
+}
+
+// engineRunning reports whether t's engine runs (white box).
+func engineRunning(t *Torrent) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.run != nil
+}
+
+// A seeding torrent without peers goes to sleep (its engine stops) and
+// still reads as seeding; a peer that connects wakes it and gets the data.
+// Restored complete, it starts asleep, hashing nothing.
+func TestIdleSeedersSleepAndWake(t *testing.T) {
+	src, state := t.TempDir(), t.TempDir()
+	data := makeContent(t, src, "f", 200<<10, false)
+	m, _ := torrent.Parse(data)
+	cfg := testConfig(t, src, state)
+	cfg.IdleAfter = 300 * time.Millisecond
+	cfg.Restore = true
+	seeder, stop := running(t, cfg)
+	tr, _, err := seeder.Add(AddOptions{Metainfo: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tr.Completed()
+	testwait.Until(t, 5*time.Second, "the idle seeder to sleep", func() bool { return !engineRunning(tr) })
+	if st := tr.Status(); st.State != StateSeeding || st.Done != m.TotalLength {
+		t.Fatalf("asleep: %+v", st)
+	}
+
+	dst := t.TempDir()
+	leecher, _ := running(t, testConfig(t, dst, ""))
+	lt, _, err := leecher.Add(AddOptions{Metainfo: data, Peers: []string{fmt.Sprintf("127.0.0.1:%d", seeder.PeerPort())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lt.Completed():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a peer of a sleeping seeder got nothing: %+v / %+v", lt.Status(), tr.Status())
+	}
+	sameFiles(t, src, dst, m)
+	testwait.Until(t, 5*time.Second, "the woken seeder to count its upload", func() bool {
+		return tr.Status().Uploaded >= m.TotalLength
+	})
+	stop()
+
+	seeder, _ = running(t, cfg)
+	testwait.Until(t, 5*time.Second, "the torrent back", func() bool { return len(seeder.List()) == 1 })
+	tr = seeder.List()[0]
+	select {
+	case <-tr.Completed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a restored complete torrent is not complete")
+	}
+	if engineRunning(tr) || tr.Status().State != StateSeeding {
+		t.Fatalf("restored complete: engine running %v, %+v", engineRunning(tr), tr.Status())
 	}
 }

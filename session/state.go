@@ -1,6 +1,7 @@
 package session
 
 import (
+	"btclient/internal/atomicfile"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -186,32 +187,10 @@ func (d stateDir) remove(ih [20]byte) error {
 	return errors.Join(errs...)
 }
 
-// writeAtomic replaces path with data: a temporary file beside it, synced,
-// renamed over it, and the directory synced.
+// writeAtomic replaces a state file (private to its user).
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("state: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("state: write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -39,9 +39,19 @@ type Torrent struct {
 	meta   *torrent.MetaInfo // nil until known
 	magnet *torrent.Magnet   // what started it, if a magnet link did
 	rec    record
-	run    *run  // nil while stopped
-	err    error // why the last run failed
-	gone   bool  // removed from the session
+	run    *run      // the engine; nil while stopped or asleep
+	active *activity // the announcers; nil while stopped
+	// asleep is set for a started torrent that is complete and idle: it
+	// runs no engine (no goroutine, no timer, no open file) until a peer
+	// connects, while its announcers keep it known.
+	asleep    bool
+	idleSince time.Time // since when the engine, seeding, has had no peer
+	// runUp and runDown are the payload of this session's engine runs that
+	// have ended (Status's Uploaded and Downloaded count this session).
+	runUp, runDown int64
+	lastHashed     int   // what the last engine run's check hashed
+	err            error // why the last run failed
+	gone           bool  // removed from the session
 	// peers are dialed at every start (--peer; a magnet's x.pe are in magnet).
 	peers []string
 
@@ -56,7 +66,15 @@ type run struct {
 	done   chan struct{} // closed when the run has ended and been saved
 	// upBase and downBase are the ever counters when the run started.
 	upBase, downBase int64
-	startedAt        time.Time
+	sleeping         bool // ended to put the torrent to sleep, not to stop it
+	woken            bool // started for a peer that came to a torrent asleep
+}
+
+// activity is a started torrent's announcers.
+type activity struct {
+	cancel    context.CancelFunc
+	done      chan struct{}
+	startedAt time.Time
 }
 
 // ID is the torrent's number in the session (Transmission's id).
@@ -108,7 +126,7 @@ type Status struct {
 	UploadLimit, DownloadLimit   int64
 	Wasted                       int64
 	BadPeers                     int
-	// StartedAt is when the current run started, zero while stopped.
+	// StartedAt is when the torrent was last started, zero while stopped.
 	StartedAt time.Time
 	// PeersSending and PeersGetting count the peers payload lately came
 	// from and went to.
@@ -143,29 +161,40 @@ func (t *Torrent) Status() Status {
 	if m != nil {
 		st.Name, st.Size, st.Pieces, st.Private = m.Name, m.TotalLength, m.NumPieces(), m.Private
 		if t.rec.Resume != nil && t.run == nil {
-			// Stopped: what the last run verified.
+			// Stopped or asleep: what the last run verified.
 			bf, _ := peerwire.ParseBitfield(t.rec.Resume.Verified, m.NumPieces())
 			st.HavePieces, st.Done = countDone(m, bf)
 		}
 	}
-	if t.run != nil {
+	st.Downloaded, st.Uploaded, st.Hashed = t.runDown, t.runUp, t.lastHashed
+	switch {
+	case t.run != nil:
 		s := t.run.sw.Stats()
 		st.State = State(s.State)
 		if s.State == swarm.StateStopping {
 			st.State = StateStopped
 		}
 		st.Done, st.HavePieces = s.Done, s.HavePieces
-		st.Downloaded, st.Uploaded = s.Downloaded, s.Uploaded
+		st.Downloaded, st.Uploaded = t.runDown+s.Downloaded, t.runUp+s.Uploaded
 		st.DownloadedEver, st.UploadedEver = t.run.downBase+s.Downloaded, t.run.upBase+s.Uploaded
 		st.DownRate, st.UpRate, st.Peers = s.DownRate, s.UpRate, s.Peers
-		st.StartedAt = t.run.startedAt
 		st.PeersSending, st.PeersGetting = s.PeersSending, s.PeersGetting
 		st.MetadataPieces, st.MetadataHave = s.MetadataPieces, s.MetadataHave
-		st.Wasted, st.BadPeers, st.Hashed, st.Learned = s.Wasted, s.BadPeers, s.Hashed, s.Learned
+		st.Wasted, st.BadPeers, st.Learned = s.Wasted, s.BadPeers, s.Learned
+		if !t.run.woken {
+			st.Hashed = s.Hashed
+		}
 		st.MetadataFrom = s.MetadataFrom
 		if st.Name == "" {
 			st.Name = s.Name
 		}
+	case t.asleep:
+		st.State = StateSeeding
+	case !t.rec.Paused && !t.gone:
+		st.State = StateChecking // to be checked when the session runs
+	}
+	if t.active != nil {
+		st.StartedAt = t.active.startedAt
 	}
 	if t.err != nil {
 		st.State, st.Error = StateError, t.err.Error()
@@ -265,25 +294,39 @@ func (t *Torrent) Start() error {
 	return t.save()
 }
 
-// Stop stops the torrent and waits until its data and resume data are saved.
+// Stop stops the torrent and waits until its data and resume data are saved
+// and its announcers have said it stopped.
 func (t *Torrent) Stop() error {
 	t.mu.Lock()
 	t.rec.Paused = true
-	r := t.run
+	t.mu.Unlock()
+	t.halt()
+	return t.save()
+}
+
+// halt stops the engine, then the announcers.
+func (t *Torrent) halt() {
+	t.mu.Lock()
+	r, a := t.run, t.active
+	t.active, t.asleep = nil, false
 	t.mu.Unlock()
 	if r != nil {
 		r.cancel()
 		<-r.done
 	}
-	return t.save()
+	if a != nil {
+		a.cancel()
+		<-a.done
+	}
 }
 
-// Verify checks every piece on disk again: the torrent is stopped, its
+// Verify checks every piece on disk again: the engine is stopped, its
 // resume data dropped, and it is started again (checking first).
 func (t *Torrent) Verify() error {
 	t.mu.Lock()
-	wasPaused := t.rec.Paused && t.run == nil
+	wasPaused := t.rec.Paused
 	r := t.run
+	t.asleep = false
 	t.mu.Unlock()
 	if r != nil {
 		r.cancel()
@@ -292,6 +335,7 @@ func (t *Torrent) Verify() error {
 	t.mu.Lock()
 	t.rec.Resume = nil
 	t.err = nil
+	t.asleep = false
 	t.mu.Unlock()
 	if err := t.start(); err != nil {
 		return err
@@ -337,20 +381,58 @@ func (t *Torrent) SetRates(up, down int64) error {
 	return t.save()
 }
 
-// start starts a run unless one is going or the torrent was removed.
+// start starts the torrent's announcers and its engine, unless it was
+// removed or the session is not running yet (Run starts it then). A
+// complete torrent whose files are as its resume data says goes to sleep at
+// once instead: no engine, no check, until a peer comes.
 func (t *Torrent) start() error {
 	s := t.s
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.run != nil || t.gone {
+	if t.gone {
 		return nil
 	}
+	t.rec.Paused = false
 	runCtx := s.runContext()
 	if runCtx == nil {
-		// The session is not running yet: Run starts every torrent not paused.
-		t.rec.Paused = false
 		return nil
 	}
+	if t.active == nil {
+		t.announceLocked(runCtx)
+	}
+	if t.run != nil || t.asleep {
+		return nil
+	}
+	if m := t.meta; m != nil && s.cfg.IdleAfter > 0 && t.err == nil {
+		if v := t.rec.Resume.trusted(t.rec.DownloadDir, m); v != nil && v.Count() == m.NumPieces() {
+			t.asleep = true
+			t.doneOnce.Do(func() { close(t.completed) })
+			s.log.Info("checked existing data", "torrent", t.id, "pieces", m.NumPieces(), "of", m.NumPieces(),
+				"hashed", 0, "by", "resume data", "asleep", true)
+			return nil
+		}
+	}
+	return t.startEngineLocked(runCtx, false)
+}
+
+// announceLocked starts the announcers; they run until the torrent stops,
+// asleep or not.
+func (t *Torrent) announceLocked(runCtx context.Context) {
+	ctx, cancel := context.WithCancel(runCtx)
+	a := &activity{cancel: cancel, done: make(chan struct{}), startedAt: time.Now()}
+	t.active = a
+	p := t.paramsLocked()
+	t.s.wg.Go(func() {
+		defer close(a.done)
+		// With no source to ask it returns at once: nothing waits then.
+		t.s.disc.Announce(ctx, p, torrentView{t})
+	})
+}
+
+// startEngineLocked starts a run of the engine; woken says it is for a
+// peer that came to the torrent asleep.
+func (t *Torrent) startEngineLocked(runCtx context.Context, woken bool) error {
+	s := t.s
 	cfg := s.cfg.Swarm
 	cfg.UploadRate, cfg.DownloadRate = t.rec.UploadLimit, t.rec.DownloadLimit
 	dir := t.rec.DownloadDir
@@ -386,10 +468,61 @@ func (t *Torrent) start() error {
 		return fmt.Errorf("torrent %d: %w", t.id, err)
 	}
 	ctx, cancel := context.WithCancel(runCtx)
-	r := &run{sw: sw, cancel: cancel, done: make(chan struct{}), upBase: t.rec.UploadedEver, downBase: t.rec.DownloadedEver, startedAt: time.Now()}
-	t.run, t.err, t.rec.Paused = r, nil, false
+	r := &run{sw: sw, cancel: cancel, done: make(chan struct{}), upBase: t.rec.UploadedEver, downBase: t.rec.DownloadedEver, woken: woken}
+	t.run, t.err, t.idleSince = r, nil, time.Time{}
 	s.wg.Go(func() { t.runEngine(ctx, r) })
 	return nil
+}
+
+// wake starts the engine of a torrent asleep, for a peer that came; it
+// returns the running engine, nil if there is none to hand the peer to.
+func (t *Torrent) wake() *swarm.Torrent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.run == nil && t.asleep {
+		runCtx := t.s.runContext()
+		if runCtx == nil {
+			return nil
+		}
+		if err := t.startEngineLocked(runCtx, true); err != nil {
+			t.s.log.Warn("cannot wake torrent", "torrent", t.id, "err", err)
+			return nil
+		}
+		t.asleep = false
+	}
+	if t.run == nil {
+		return nil
+	}
+	return t.run.sw
+}
+
+// maybeSleep puts a seeding torrent whose engine has had no peer for
+// idleAfter to sleep.
+func (t *Torrent) maybeSleep(now time.Time, idleAfter time.Duration) {
+	t.mu.Lock()
+	r := t.run
+	if r == nil || t.active == nil || t.rec.Paused {
+		t.mu.Unlock()
+		return
+	}
+	st := r.sw.Stats()
+	switch {
+	case st.State != swarm.StateSeeding || st.Peers > 0:
+		t.idleSince = time.Time{}
+		r = nil
+	case t.idleSince.IsZero():
+		t.idleSince = now
+		r = nil
+	case now.Sub(t.idleSince) < idleAfter:
+		r = nil
+	default:
+		r.sleeping = true
+	}
+	t.mu.Unlock()
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
 }
 
 // layout maps a torrent's files onto paths below the download directory.
@@ -414,26 +547,30 @@ func (t *Torrent) gotMetadata(m *torrent.MetaInfo) {
 	}
 }
 
-// runEngine runs the engine and its announcers until ctx is done or the
-// engine fails, then saves the torrent.
+// runEngine runs the engine until ctx is done or the engine fails, then
+// saves the torrent.
 func (t *Torrent) runEngine(ctx context.Context, r *run) {
 	defer close(r.done)
-	actx, stopAnnounce := context.WithCancel(ctx)
+	watch, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { t.s.disc.Announce(actx, t.params(), engineView{r.sw}) })
 	wg.Go(func() {
 		select {
 		case <-r.sw.Done():
 			t.markCompleted(r)
-		case <-actx.Done():
+			t.sleepIfUnused(r)
+		case <-watch.Done():
 		}
 	})
 	err := r.sw.Run(ctx)
-	stopAnnounce()
+	stopWatch()
 	wg.Wait()
 	st := r.sw.Stats()
 	t.mu.Lock()
 	t.rec.UploadedEver, t.rec.DownloadedEver = r.upBase+st.Uploaded, r.downBase+st.Downloaded
+	t.runUp, t.runDown = t.runUp+st.Uploaded, t.runDown+st.Downloaded
+	if !r.woken {
+		t.lastHashed = st.Hashed
+	}
 	if m := r.sw.Meta(); m != nil {
 		t.meta = m
 		// A check cut short knows less than the resume data it started
@@ -449,6 +586,7 @@ func (t *Torrent) runEngine(ctx context.Context, r *run) {
 		t.s.log.Error("torrent stopped", "torrent", t.id, "err", err)
 	}
 	t.run = nil
+	t.asleep = r.sleeping && err == nil && t.active != nil && !t.rec.Paused && !t.gone
 	t.mu.Unlock()
 	if err := t.save(); err != nil {
 		t.s.log.Warn("cannot save torrent state", "torrent", t.id, "err", err)
@@ -472,6 +610,22 @@ func (t *Torrent) markCompleted(r *run) {
 	if err := t.save(); err != nil {
 		t.s.log.Warn("cannot save torrent state", "torrent", t.id, "err", err)
 	}
+}
+
+// sleepIfUnused puts a run that found everything on disk, and has no peer,
+// to sleep at once: a daemon adding a thousand complete torrents keeps no
+// thousand idle engines meanwhile.
+func (t *Torrent) sleepIfUnused(r *run) {
+	st := r.sw.Stats()
+	if t.s.cfg.IdleAfter <= 0 || r.woken || st.Downloaded > 0 || st.Peers > 0 {
+		return // a woken run has a peer on its way in; the janitor sees to it
+	}
+	t.mu.Lock()
+	if t.run == r && t.active != nil && !t.rec.Paused {
+		r.sleeping = true
+		r.cancel() // runEngine, our caller's caller, ends and marks it asleep
+	}
+	t.mu.Unlock()
 }
 
 // checkpoint saves the counters and, for a running torrent, resume data as
@@ -500,10 +654,8 @@ func (t *Torrent) checkpoint() {
 	}
 }
 
-// params are what the announcers need of the torrent.
-func (t *Torrent) params() discovery.Params {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// paramsLocked are what the announcers need of the torrent.
+func (t *Torrent) paramsLocked() discovery.Params {
 	p := discovery.Params{InfoHash: t.infoHash, PeerID: t.s.peerID}
 	if t.meta != nil {
 		p.Trackers = t.meta.Trackers()
@@ -528,25 +680,44 @@ func (t *Torrent) save() error {
 	return t.s.state.saveRecord(t.infoHash, rec)
 }
 
-// engineView is what discovery sees of a running engine.
-type engineView struct{ sw *swarm.Torrent }
+// torrentView is what discovery sees of a torrent: its engine's numbers
+// while it runs, a seeder's while it sleeps.
+type torrentView struct{ t *Torrent }
 
-func (v engineView) State() discovery.State {
-	s := v.sw.Stats()
-	st := discovery.State{
-		Uploaded: s.Uploaded, Downloaded: s.Downloaded, Left: s.Size - s.Done,
-		Peers: s.Peers, Complete: s.State == swarm.StateSeeding,
+func (v torrentView) State() discovery.State {
+	t := v.t
+	t.mu.Lock()
+	r, m := t.run, t.meta
+	st := discovery.State{Uploaded: t.runUp, Downloaded: t.runDown, Complete: t.asleep, Left: 16 << 10}
+	t.mu.Unlock()
+	if r != nil {
+		s := r.sw.Stats()
+		st.Uploaded, st.Downloaded = st.Uploaded+s.Uploaded, st.Downloaded+s.Downloaded
+		st.Peers, st.Complete = s.Peers, s.State == swarm.StateSeeding
+		if m = r.sw.Meta(); m != nil {
+			st.Left = s.Size - s.Done
+		}
 	}
-	if m := v.sw.Meta(); m != nil {
+	if m != nil {
 		st.Private = m.Private
-	} else {
-		st.Left = 16 << 10 // unknown; 0 would claim we seed (libtorrent says one block too)
+		if st.Complete {
+			st.Left = 0
+		} else if r == nil {
+			st.Left = m.TotalLength
+		}
 	}
+	// Without metadata the size is unknown, and 0 would claim we seed
+	// (libtorrent reports one block in the same place).
 	return st
 }
 
-func (v engineView) Completed() <-chan struct{} { return v.sw.Done() }
+func (v torrentView) Completed() <-chan struct{} { return v.t.completed }
 
-func (v engineView) AddPeers(origin discovery.Origin, addrs []string) {
-	v.sw.AddPeers(string(origin), addrs)
+func (v torrentView) AddPeers(origin discovery.Origin, addrs []string) {
+	v.t.mu.Lock()
+	r := v.t.run
+	v.t.mu.Unlock()
+	if r != nil {
+		r.sw.AddPeers(string(origin), addrs) // a torrent asleep is a seeder: it dials no one
+	}
 }
