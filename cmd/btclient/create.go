@@ -1,13 +1,12 @@
 package main
 
 import (
+	"btclient/internal/atomicfile"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"btclient/torrent"
@@ -81,7 +80,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if path == "" {
 		path = r.m.Name + ".torrent"
 	}
-	if err := writeFileAtomic(path, r.data); err != nil {
+	if err := atomicfile.Write(path, r.data, 0o644); err != nil {
 		fmt.Fprintf(stderr, "btclient: create: %v\n", err)
 		return exitError
 	}
@@ -116,30 +115,4 @@ func parsePieceLength(s string) (int64, error) {
 		return 0, fmt.Errorf("%q (%d bytes) is not a power of two of at least 16KiB", s, n)
 	}
 	return n, nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, so a failure never leaves a truncated torrent behind.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the temporary name means nothing to the user
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
 }
