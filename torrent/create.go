@@ -1,6 +1,7 @@
 package torrent
 
 import (
+	"context"
 	"crypto/sha1"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type CreateOptions struct {
 	CreatedBy string
 	// Private sets the BEP 27 private flag.
 	Private bool
+	// SkipHidden leaves out the files and directories inside a directory
+	// whose names start with a dot.
+	SkipHidden bool
 }
 
 // Create makes a torrent of the file or directory at path. A directory's
@@ -44,7 +48,13 @@ type CreateOptions struct {
 // not a regular file (symbolic links, devices, sockets) is skipped. It
 // returns the bencoded .torrent bytes and their parsed MetaInfo.
 func Create(path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
-	data, m, err := create(path, opt)
+	return CreateContext(context.Background(), path, opt)
+}
+
+// CreateContext is Create that stops hashing, with ctx's error, once ctx is
+// done: a big folder can take minutes.
+func CreateContext(ctx context.Context, path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
+	data, m, err := create(ctx, path, opt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("torrent: create %s: %w", path, err)
 	}
@@ -77,7 +87,7 @@ type encodedTorrent struct {
 	Info         encodedInfo `bencode:"info"`
 }
 
-func create(path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
+func create(ctx context.Context, path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
 	if opt.PieceLength < 0 || opt.PieceLength > MaxPieceLength {
 		return nil, nil, errorf(ErrInvalid, "piece length %d outside 1…%d", opt.PieceLength, MaxPieceLength)
 	}
@@ -108,7 +118,7 @@ func create(path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
 		if root, err = filepath.EvalSymlinks(abs); err != nil {
 			return nil, nil, err
 		}
-		if files, err = listFiles(root); err != nil {
+		if files, err = listFiles(root, opt.SkipHidden); err != nil {
 			return nil, nil, err
 		}
 		multi = true
@@ -128,7 +138,7 @@ func create(path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
 	if pieceLength == 0 {
 		pieceLength = choosePieceLength(total)
 	}
-	hashes, err := hashFiles(root, files, pieceLength)
+	hashes, err := hashFiles(ctx, root, files, pieceLength)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,12 +183,18 @@ func create(path string, opt CreateOptions) ([]byte, *MetaInfo, error) {
 }
 
 // listFiles returns the regular files below root in lexical order, with
-// their paths relative to root.
-func listFiles(root string) ([]File, error) {
+// their paths relative to root; skipHidden leaves out dot-names below root.
+func listFiles(root string, skipHidden bool) ([]File, error) {
 	var files []File
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if skipHidden && p != root && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -219,14 +235,14 @@ func choosePieceLength(total int64) int64 {
 
 // hashFiles reads files, which live below root, as one stream and returns
 // the concatenated SHA-1 of each piece. It holds one piece in memory.
-func hashFiles(root string, files []File, pieceLength int64) (string, error) {
+func hashFiles(ctx context.Context, root string, files []File, pieceLength int64) (string, error) {
 	var (
 		hashes strings.Builder
 		buf    = make([]byte, pieceLength)
 		fill   int64
 	)
 	for _, f := range files {
-		if err := readInto(filepath.Join(root, filepath.Join(f.Path...)), f.Length, buf, &fill, &hashes); err != nil {
+		if err := readInto(ctx, filepath.Join(root, filepath.Join(f.Path...)), f.Length, buf, &fill, &hashes); err != nil {
 			return "", err
 		}
 	}
@@ -239,7 +255,7 @@ func hashFiles(root string, files []File, pieceLength int64) (string, error) {
 
 // readInto reads length bytes of the file at path into buf after *fill,
 // hashing buf into hashes each time it is full.
-func readInto(path string, length int64, buf []byte, fill *int64, hashes *strings.Builder) error {
+func readInto(ctx context.Context, path string, length int64, buf []byte, fill *int64, hashes *strings.Builder) error {
 	fh, err := os.Open(path)
 	if err != nil {
 		return err
@@ -256,6 +272,9 @@ func readInto(path string, length int64, buf []byte, fill *int64, hashes *string
 		*fill += n
 		remaining -= n
 		if *fill == int64(len(buf)) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			sum := sha1.Sum(buf)
 			hashes.Write(sum[:])
 			*fill = 0
