@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"btclient/index"
 	"btclient/torrent"
 )
 
@@ -45,8 +47,14 @@ type Config struct {
 	// Version is what session-get reports as version.
 	Version string
 	// Close, when set, is what session-close calls (the daemon shuts down).
-	Close  func()
-	Logger *slog.Logger
+	Close func()
+	// Search, when set, answers btclient-search (the overlay's index).
+	Search func(ctx context.Context, query string, limit int) ([]index.Result, error)
+	// SearchTimeout bounds one search (the seed asks for answers within 3 s).
+	SearchTimeout time.Duration
+	// MaxSearches bounds the searches served at once; more are refused.
+	MaxSearches int
+	Logger      *slog.Logger
 }
 
 // DefaultConfig returns a configuration with no auth, room for a .torrent
@@ -61,6 +69,8 @@ func DefaultConfig() Config {
 		RecentlyActive: time.Minute,
 		Version:        "btclient",
 		PeerLimit:      80,
+		SearchTimeout:  3 * time.Second,
+		MaxSearches:    4,
 	}
 }
 
@@ -71,8 +81,8 @@ func (c *Config) validate() error {
 	if strings.Contains(c.User, ":") {
 		return errors.New("rpc: the user name cannot contain ':'")
 	}
-	if c.MaxBody <= 0 || c.MaxInFlight <= 0 || c.AuthBurst <= 0 || c.AuthRefill <= 0 {
-		return errors.New("rpc: MaxBody, MaxInFlight, AuthBurst and AuthRefill must be positive (see DefaultConfig)")
+	if c.MaxBody <= 0 || c.MaxInFlight <= 0 || c.AuthBurst <= 0 || c.AuthRefill <= 0 || c.SearchTimeout <= 0 || c.MaxSearches <= 0 {
+		return errors.New("rpc: MaxBody, MaxInFlight, AuthBurst, AuthRefill, SearchTimeout and MaxSearches must be positive (see DefaultConfig)")
 	}
 	for i, d := range c.TorrentDirs {
 		abs, err := filepath.Abs(d)

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"btclient/index"
 	"btclient/session"
 	"btclient/torrent"
 )
@@ -38,6 +40,8 @@ func init() {
 		"torrent-start-now": action((*session.Torrent).Start),
 		"torrent-stop":      action((*session.Torrent).Stop),
 		"torrent-verify":    action((*session.Torrent).Verify),
+		// btclient's own: a search of the overlay's index by name.
+		"btclient-search": (*Server).search,
 	}
 }
 
@@ -517,4 +521,45 @@ func (s *Server) recentlyRemoved() []int {
 	}
 	s.removed = keep
 	return ids
+}
+
+// search answers btclient-search: arguments "query" (words) and "limit"
+// (default 50, at most 500); it returns "results", best first.
+func (s *Server) search(a args) (any, error) {
+	if s.cfg.Search == nil {
+		return nil, errors.New("search needs the overlay (this daemon runs without one)")
+	}
+	query, ok, err := a.str("query")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || strings.TrimSpace(query) == "" {
+		return nil, errors.New("query is required")
+	}
+	limit, ok, err := a.integer("limit")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		limit = 50
+	}
+	if limit < 1 || limit > 500 {
+		return nil, errors.New("limit must be 1-500")
+	}
+	select {
+	case s.searches <- struct{}{}:
+		defer func() { <-s.searches }()
+	default:
+		return nil, errors.New("too many searches at once; try again")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SearchTimeout)
+	defer cancel()
+	results, err := s.cfg.Search(ctx, query, int(limit))
+	if err != nil {
+		return nil, err
+	}
+	if results == nil {
+		results = []index.Result{}
+	}
+	return map[string]any{"results": results}, nil
 }

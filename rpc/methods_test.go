@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"btclient/index"
 	"btclient/internal/testwait"
 	"btclient/torrent"
 )
@@ -289,5 +292,62 @@ func TestALinkInsideLeadingOutIsRefused(t *testing.T) {
 	data := base64.StdEncoding.EncodeToString(content(t, t.TempDir(), "y.bin", 20<<10))
 	if r := f.failing(t, "torrent-add", map[string]any{"metainfo": data, "download-dir": filepath.Join(f.dir, "escape")}); !strings.Contains(r, "outside the directories") {
 		t.Fatalf("a download dir through a link: %q", r)
+	}
+}
+
+// btclient-search hands the query to the index and bounds how many searches
+// run at once.
+func TestSearchMethod(t *testing.T) {
+	if r := newFixture(t, nil).failing(t, "btclient-search", map[string]any{"query": "x"}); !strings.Contains(r, "overlay") {
+		t.Errorf("without an index: %q", r)
+	}
+	release := make(chan struct{})
+	var queries []string
+	var mu sync.Mutex
+	f := newFixture(t, func(c *Config) {
+		c.MaxSearches = 1
+		c.Search = func(ctx context.Context, query string, limit int) ([]index.Result, error) {
+			mu.Lock()
+			queries = append(queries, fmt.Sprintf("%s/%d", query, limit))
+			mu.Unlock()
+			if query == "slow" {
+				<-release
+			}
+			if query == "none" {
+				return nil, nil
+			}
+			return []index.Result{{InfoHash: strings.Repeat("ab", 20), Name: "found it", Size: 5, Providers: 2, Magnet: "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20)}}, nil
+		}
+	})
+	out := f.method(t, "btclient-search", map[string]any{"query": "found", "limit": 7})
+	rs, _ := out["results"].([]any)
+	if len(rs) != 1 || rs[0].(map[string]any)["name"] != "found it" || rs[0].(map[string]any)["providers"] != float64(2) {
+		t.Errorf("results %v", out)
+	}
+	if rs, _ := f.method(t, "btclient-search", map[string]any{"query": "none"})["results"].([]any); rs == nil || len(rs) != 0 {
+		t.Errorf("no results should be an empty list")
+	}
+	for _, bad := range []map[string]any{{}, {"query": "  "}, {"query": 5}, {"query": "x", "limit": 0}, {"query": "x", "limit": 501}} {
+		f.failing(t, "btclient-search", bad)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.method(t, "btclient-search", map[string]any{"query": "slow"})
+	}()
+	testwait.Until(t, 5*time.Second, "the slow search running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(queries, "slow/50")
+	})
+	if r := f.failing(t, "btclient-search", map[string]any{"query": "second"}); !strings.Contains(r, "too many searches") {
+		t.Errorf("a search beyond MaxSearches: %q", r)
+	}
+	close(release)
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(queries, "found/7") {
+		t.Errorf("queries seen: %v", queries)
 	}
 }

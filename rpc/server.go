@@ -35,6 +35,7 @@ type Server struct {
 	credHash  [32]byte
 	fails     *failLimiter
 	inflight  chan struct{}
+	searches  chan struct{} // one token per search being served
 	web       http.Handler
 	started   time.Time
 
@@ -82,6 +83,7 @@ func New(sess *session.Session, cfg Config) (*Server, error) {
 		credHash:   sha256.Sum256([]byte(cfg.User + "\x00" + cfg.Password)),
 		fails:      newFailLimiter(cfg.AuthBurst, cfg.AuthRefill),
 		inflight:   make(chan struct{}, cfg.MaxInFlight),
+		searches:   make(chan struct{}, cfg.MaxSearches),
 		web:        webHandler(),
 		started:    time.Now(),
 		remembered: map[int]speedLimits{},

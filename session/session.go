@@ -286,6 +286,10 @@ type AddOptions struct {
 	Paused bool
 	// Peers are dialed whenever it starts, this run (not saved).
 	Peers []string
+	// Verified vouches that the files in DownloadDir are the torrent's
+	// whole content as they are now (it was just created from them): it
+	// starts seeding without hashing them again. Ignored for a magnet.
+	Verified bool
 }
 
 // Add adds a torrent, or returns the one with the same info hash already
@@ -346,6 +350,13 @@ func (s *Session) Add(opt AddOptions) (t *Torrent, dup bool, err error) {
 		s.settings.NextID++
 	}
 	id := rec.ID
+	if opt.Verified && m != nil && opt.Metainfo != nil {
+		all := peerwire.NewBitfield(m.NumPieces())
+		for i := range m.NumPieces() {
+			all.Set(i)
+		}
+		rec.Resume = makeResume(dir, m, all)
+	}
 	if mg != nil {
 		rec.Magnet = mg.String()
 	}

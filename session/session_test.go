@@ -1,7 +1,6 @@
 package session
 
 import (
-	"btclient/internal/testwait"
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"btclient/discovery"
+	"btclient/internal/testwait"
 	"btclient/torrent"
 )
 
@@ -427,5 +427,21 @@ func TestIdleSeedersSleepAndWake(t *testing.T) {
 	}
 	if engineRunning(tr) || tr.Status().State != StateSeeding {
 		t.Fatalf("restored complete: engine running %v, %+v", engineRunning(tr), tr.Status())
+	}
+}
+
+// A torrent just created from its files (a shared folder's) seeds without
+// hashing them again; a magnet cannot be vouched for.
+func TestAddVerifiedSeedsWithoutHashing(t *testing.T) {
+	dir := t.TempDir()
+	data := makeContent(t, dir, "made here", 300<<10, true)
+	s, _ := running(t, testConfig(t, dir, t.TempDir()))
+	tr, _, err := s.Add(AddOptions{Metainfo: data, Verified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tr.Completed()
+	if st := tr.Status(); st.State != StateSeeding || st.Hashed != 0 || st.HavePieces != st.Pieces {
+		t.Fatalf("state %v, hashed %d, have %d of %d; want seeding with nothing hashed", st.State, st.Hashed, st.HavePieces, st.Pieces)
 	}
 }

@@ -195,7 +195,45 @@ async function addFiles(ev) {
   refresh();
 }
 
+// search asks the overlay's index (btclient-search); each result is added
+// with one click, as its magnet link.
+async function search(ev) {
+  ev.preventDefault();
+  const query = document.getElementById("query").value.trim();
+  if (!query) return;
+  const table = document.getElementById("results");
+  try {
+    const out = await rpc("btclient-search", { query, limit: 50 });
+    const rows = out.results.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.hash = r.info_hash;
+      tr.appendChild(cell(r.name, "name"));
+      tr.appendChild(cell(bytes(r.size), "num"));
+      tr.appendChild(cell(String(r.providers), "num providers"));
+      tr.appendChild(cell(r.info_hash, "hash"));
+      const actions = document.createElement("td");
+      actions.appendChild(button("Add", "add-result", async () => {
+        try {
+          say(added(await rpc("torrent-add", { filename: r.magnet, paused: document.getElementById("paused").checked })), "ok");
+        } catch (e) {
+          say("add: " + e.message, "error");
+        }
+        refresh();
+      }));
+      tr.appendChild(actions);
+      return tr;
+    });
+    document.getElementById("result-rows").replaceChildren(...rows);
+    table.hidden = false;
+    say(rows.length + (rows.length === 1 ? " result" : " results") + " for “" + query + "”", "ok");
+  } catch (e) {
+    table.hidden = true;
+    say("search: " + e.message, "error");
+  }
+}
+
 document.getElementById("add-form").addEventListener("submit", addMagnet);
+document.getElementById("search-form").addEventListener("submit", search);
 document.getElementById("file").addEventListener("change", addFiles);
 refresh();
 setInterval(refresh, REFRESH_MS);
