@@ -408,7 +408,7 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 	case typeQuery:
 		key, err := ParseInfoHash(m.Key)
 		if err == nil {
-			err = Record{Kind: m.Kind, ID: "-", Seen: time.UnixMilli(1)}.validate(0)
+			err = validKind(m.Kind)
 		}
 		if err != nil {
 			n.stats.badMessages.Add(1)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -229,7 +230,7 @@ func (n *Node) PublishBatch(ctx context.Context, rs []Record) error {
 	byOwner := make(map[string][]Record)
 	rg := n.ring()
 	for _, r := range changed {
-		for _, o := range rg.owners(r.Key, n.cfg.Replicas) {
+		for _, o := range n.targets(rg, r.Key) {
 			byOwner[o] = append(byOwner[o], r)
 		}
 	}
@@ -295,10 +296,25 @@ func (n *Node) publish(ctx context.Context, r Record, source string) error {
 	return nil
 }
 
+// targets returns the nodes a new record of key goes to: its owners, and
+// while this node knows fewer live nodes than Replicas (it is joining, or
+// the overlay is small) its bootstrap nodes too.
+func (n *Node) targets(rg *ring, key [20]byte) []string {
+	out := rg.owners(key, n.cfg.Replicas)
+	if len(rg.addrs) < n.cfg.Replicas {
+		for _, b := range n.members.bootstraps() {
+			if !slices.Contains(out, b) {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
 // pushRecord sends r to its owners in parallel (itself included, locally).
 func (n *Node) pushRecord(ctx context.Context, r Record) {
 	var wg sync.WaitGroup
-	for _, o := range n.ring().owners(r.Key, n.cfg.Replicas) {
+	for _, o := range n.targets(n.ring(), r.Key) {
 		if o == n.addr {
 			n.store.Put(n.addr, []Record{r})
 			continue

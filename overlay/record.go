@@ -54,13 +54,8 @@ func (r Record) size() int64 {
 
 // validate checks what every stored record must have.
 func (r Record) validate(maxValue int) error {
-	if r.Kind == "" || len(r.Kind) > maxKindLen {
-		return fmt.Errorf("record kind %q: want 1-%d characters", truncate(r.Kind, 32), maxKindLen)
-	}
-	for _, c := range r.Kind {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("record kind %q: want a-z, 0-9, '-' or '_'", truncate(r.Kind, 32))
-		}
+	if err := validKind(r.Kind); err != nil {
+		return err
 	}
 	if r.ID == "" || len(r.ID) > maxIDLen {
 		return fmt.Errorf("record id: want 1-%d bytes, got %d", maxIDLen, len(r.ID))
@@ -70,6 +65,19 @@ func (r Record) validate(maxValue int) error {
 	}
 	if r.Seen.IsZero() || r.Seen.Unix() <= 0 {
 		return fmt.Errorf("record %s/%s: no seen time", r.Kind, truncate(r.ID, 32))
+	}
+	return nil
+}
+
+// validKind checks a record kind: 1-16 characters of a-z, 0-9, '-', '_'.
+func validKind(kind string) error {
+	if kind == "" || len(kind) > maxKindLen {
+		return fmt.Errorf("record kind %q: want 1-%d characters", truncate(kind, 32), maxKindLen)
+	}
+	for _, c := range kind {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("record kind %q: want a-z, 0-9, '-' or '_'", truncate(kind, 32))
+		}
 	}
 	return nil
 }

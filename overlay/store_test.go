@@ -191,7 +191,7 @@ func TestStoreCaps(t *testing.T) {
 		for o := range 4 {
 			for h := range 2 {
 				for i := range 5 {
-					s.Merge(ih(byte(h)), []Provider{prov(fmt.Sprintf("10.%d.%d.%d:1", o, h, i+1), t0)}, fmt.Sprint("origin", o))
+					s.Merge(ih(byte(2*o+h)), []Provider{prov(fmt.Sprintf("10.%d.%d.%d:1", o, h, i+1), t0)}, fmt.Sprint("origin", o))
 				}
 			}
 		}
