@@ -106,12 +106,17 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { runErr <- n.Run(nodeCtx) }()
 
 	announceAll := func(ctx context.Context, stopped bool) {
+		// One batch: each owner gets its share in a few lines, and entries
+		// announced unchanged again only renew their lease.
+		rs := make([]overlay.Record, 0, len(provides))
 		for _, pr := range provides {
 			p := pr.p
 			p.Stopped = stopped
-			if err := n.Announce(ctx, pr.ih, p); err != nil {
-				log.Warn("announce failed", "info_hash", fmt.Sprintf("%x", pr.ih), "addr", p.Addr, "err", err)
-			}
+			p.LastSeen = time.Now()
+			rs = append(rs, overlay.ProviderRecord(pr.ih, p))
+		}
+		if err := n.PublishBatch(ctx, rs); err != nil {
+			log.Warn("announce failed", "entries", len(rs), "err", err)
 		}
 	}
 	var wg sync.WaitGroup
