@@ -370,7 +370,9 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 		}
 		if n.isOrigin(m.From, remoteIP) {
 			d := n.store.Digest(m.From)
-			if d.hex() == m.Sum && d.count == m.Count {
+			// An origin beyond its caps here cannot match; it is renewed
+			// as it is rather than synced again and again.
+			if d.hex() == m.Sum && d.count == m.Count || n.store.OriginFull(m.From) {
 				if m.Exp > 0 {
 					n.store.Renew(m.From, time.UnixMilli(m.Exp), capped(m.Records, n.cfg.MaxRecordsPerMessage))
 				}

@@ -57,6 +57,7 @@ type originSet struct {
 	byKey map[kindKey]map[string]*stored
 	bytes int64
 	gen   uint64 // sync generation (see BeginSync)
+	full  bool   // a record was refused for this origin's caps since the last BeginSync
 }
 
 type stored struct {
@@ -144,18 +145,21 @@ func (s *Store) put(origin string, r Record, now time.Time) bool {
 		}
 	}
 	size := r.size()
-	if s.bytes+size > s.lim.MaxBytes || s.keyCount(kk) >= s.lim.MaxPerKey {
-		return false
+	refuse := s.bytes+size > s.lim.MaxBytes || s.keyCount(kk) >= s.lim.MaxPerKey
+	if origin != "" {
+		refuse = refuse || size > s.lim.MaxOriginBytes ||
+			os != nil && (os.bytes+size > s.lim.MaxOriginBytes || len(os.byKey[kk]) >= s.lim.MaxPerOriginKey)
 	}
-	if origin != "" && os != nil && (os.bytes+size > s.lim.MaxOriginBytes || len(os.byKey[kk]) >= s.lim.MaxPerOriginKey) {
-		return false
-	}
-	if origin != "" && size > s.lim.MaxOriginBytes {
+	if refuse && origin == "" {
 		return false
 	}
 	if os == nil {
 		os = &originSet{byKey: make(map[kindKey]map[string]*stored)}
 		s.origins[origin] = os
+	}
+	if refuse {
+		os.full = true
+		return false
 	}
 	m := os.byKey[kk]
 	if m == nil {
@@ -203,7 +207,7 @@ func (s *Store) remove(origin string, os *originSet, kk kindKey, id string) {
 			delete(s.keys, kk)
 		}
 	}
-	if len(os.byKey) == 0 && os.gen == 0 {
+	if len(os.byKey) == 0 && os.gen == 0 && !os.full {
 		delete(s.origins, origin)
 	}
 }
@@ -323,6 +327,17 @@ func (s *Store) BeginSync(origin string) {
 		s.origins[origin] = os
 	}
 	os.gen++
+	os.full = false
+}
+
+// OriginFull reports whether origin sent more than its caps let this store
+// hold since its last sync began: its digest cannot match, and syncing it
+// again would only resend what is refused.
+func (s *Store) OriginFull(origin string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	os := s.origins[origin]
+	return os != nil && os.full
 }
 
 // EndSync removes origin's records not Put since BeginSync.
@@ -341,7 +356,7 @@ func (s *Store) EndSync(origin string) {
 		}
 	}
 	os.gen = 0
-	if len(os.byKey) == 0 {
+	if len(os.byKey) == 0 && !os.full {
 		delete(s.origins, origin)
 	}
 }
