@@ -219,6 +219,14 @@ func (ms *members) toProbe(full bool) []string {
 	return out
 }
 
+// isLive reports whether addr is alive in this node's view.
+func (ms *members) isLive(addr string) bool {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m := ms.m[addr]
+	return m != nil && m.state == alive
+}
+
 // version changes whenever the live set does.
 func (ms *members) version() uint64 {
 	ms.mu.Lock()

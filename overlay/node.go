@@ -387,7 +387,7 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 			n.stats.badMessages.Add(1)
 			return n.errorMsg(err.Error()), true
 		}
-		if !n.lookups.allow(remoteIP) {
+		if !n.lookups.allow(n.readerKey(remoteIP, m.From)) {
 			n.stats.rateLimited.Add(1)
 			return n.errorMsg("rate limited"), false
 		}
@@ -416,7 +416,7 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 			n.stats.badMessages.Add(1)
 			return n.errorMsg(err.Error()), true
 		}
-		if !n.lookups.allow(remoteIP) {
+		if !n.lookups.allow(n.readerKey(remoteIP, m.From)) {
 			n.stats.rateLimited.Add(1)
 			return n.errorMsg("rate limited"), false
 		}
@@ -471,6 +471,17 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 
 func (n *Node) errorMsg(text string) *message {
 	return &message{Type: typeError, Error: text, From: n.addr}
+}
+
+// readerKey is what the lookup rate limit counts a read against: the
+// source IP, and within it the asking node when that is a live member of
+// ours (several nodes may share an IP, as on one host's loopback; the
+// per-IP limit on all requests still bounds them together).
+func (n *Node) readerKey(remoteIP, from string) string {
+	if from != "" && n.isOrigin(from, remoteIP) && n.members.isLive(from) {
+		return remoteIP + " " + from
+	}
+	return remoteIP
 }
 
 // isOrigin reports whether a message from remoteIP may speak for the
@@ -592,6 +603,11 @@ func exchange(ctx context.Context, dial dialFunc, cd codec, maxLine int, addr st
 	return replies, nil
 }
 
+// remoteError is an error answer: the node is alive but refused.
+type remoteError struct{ addr, text string }
+
+func (e *remoteError) Error() string { return fmt.Sprintf("overlay node %s: %s", e.addr, e.text) }
+
 // session is one outbound connection on which we send requests and read
 // their answers, all before one deadline. Answers are only ever read here,
 // right after the request they answer.
@@ -658,7 +674,7 @@ func (s *session) roundTrip(req message) (*message, error) {
 		return nil, fmt.Errorf("answer from %s: %w", s.addr, err)
 	}
 	if m.Type == typeError {
-		return nil, fmt.Errorf("overlay node %s: %s", s.addr, truncate(m.Error, 200))
+		return nil, &remoteError{addr: s.addr, text: truncate(m.Error, 200)}
 	}
 	if m.Type != want {
 		return nil, fmt.Errorf("overlay node %s answered %s with %q", s.addr, req.Type, truncate(m.Type, 32))

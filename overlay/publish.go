@@ -329,7 +329,8 @@ func (n *Node) pushRecord(ctx context.Context, r Record) {
 
 // outcome records how a request to addr went.
 func (n *Node) outcome(ctx context.Context, addr string, err error) {
-	if err == nil {
+	var refused *remoteError
+	if err == nil || errors.As(err, &refused) {
 		if n.members.ok(addr) {
 			n.log.Debug("overlay node alive", "node", addr)
 		}
