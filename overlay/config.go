@@ -62,8 +62,8 @@ type Config struct {
 	// (at most every SuspectRetry), and only its own answer revives it.
 	DeadQuarantine time.Duration
 
-	// LookupFanout is how many nodes Lookup asks in parallel, and the fanout
-	// of each Discover level (3).
+	// LookupFanout is how many other nodes Query asks when none of a key's
+	// owners answers, and the fanout of each Discover level (3).
 	LookupFanout int
 	// LookupTimeout bounds one remote lookup (800 ms).
 	LookupTimeout time.Duration
