@@ -162,6 +162,17 @@ func peakRSS(pid int) int64 {
 	return -1
 }
 
+// lastLine returns the last line of out that contains what.
+func lastLine(out, what string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], what) {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
 func pct(d []time.Duration, p float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -195,6 +206,19 @@ func TestOverlayScale(t *testing.T) {
 		where = "on the host's lo (not private: other traffic included)"
 	}
 	t.Logf("scale: steady-state traffic %.0f bytes/s per node (%d bytes on lo %s over %v)", perNode, b1-b0, where, window)
+	deaths := 0
+	for _, p := range s.procs {
+		deaths += strings.Count(p.out.String(), "overlay node dead")
+	}
+	if os.Getenv("OVERLAY_SCALE_DEBUG") != "" {
+		for _, l := range strings.Split(s.procs[1].out.String(), "\n") {
+			if strings.Contains(l, "traffic") || strings.Contains(l, "dead") {
+				t.Log(l)
+			}
+		}
+	}
+	t.Logf("scale: %d times a node was found dead by another (none was killed yet); node 1's last traffic line: %s", deaths,
+		lastLine(s.procs[1].out.String(), "overlay traffic"))
 
 	// Lookups of random torrents from random nodes.
 	rng := rand.New(rand.NewPCG(1, 9))

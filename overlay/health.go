@@ -114,9 +114,32 @@ func (n *Node) probe(ctx context.Context, addr string, l *lease, view string) {
 		return
 	}
 	n.members.learn(capped(replies[0].Nodes, n.cfg.MaxNodesPerMessage)...)
-	if replies[0].Sync {
+	if replies[0].Sync && n.syncNow(addr, view, replies[0].View) {
 		if err := n.syncTo(ctx, addr); err != nil {
 			n.log.Debug("overlay sync failed", "node", addr, "err", err)
 		}
 	}
+}
+
+// maxSyncSkips bounds how many pings in a row a sync waits for views to
+// agree.
+const maxSyncSkips = 3
+
+// syncNow decides whether to sync addr, whose digest disagrees, now: while
+// its view of the overlay differs from ours (nodes are joining or leaving)
+// the set it should hold is still moving, so the sync waits for views to
+// agree, for at most maxSyncSkips pings. Without that, every node joining a
+// big overlay would make every origin resend its share to every owner.
+func (n *Node) syncNow(addr, ours, theirs string) bool {
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	if n.syncSkips == nil {
+		n.syncSkips = make(map[string]int)
+	}
+	if theirs == "" || theirs == ours || n.syncSkips[addr] >= maxSyncSkips {
+		delete(n.syncSkips, addr)
+		return true
+	}
+	n.syncSkips[addr]++
+	return false
 }

@@ -32,6 +32,8 @@ type Node struct {
 	ringMu    sync.Mutex
 	ringCache *ring
 	ringVer   uint64
+	// syncSkips counts, per node, syncs put off because its view differed.
+	syncSkips map[string]int
 	// fixedRing, when set, replaces the ring of live nodes (simulations
 	// give every node the same membership without running health checks).
 	fixedRing func() *ring
@@ -364,8 +366,9 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 	switch m.Type {
 	case typePing:
 		n.members.learn(m.From)
-		pong := &message{Type: typePong, From: n.addr}
-		if m.View == "" || m.View != n.ring().view {
+		view := n.ring().view
+		pong := &message{Type: typePong, From: n.addr, View: view}
+		if m.View == "" || m.View != view {
 			pong.Nodes = capped(n.members.live(), n.cfg.MaxNodesPerMessage)
 		}
 		if n.isOrigin(m.From, remoteIP) {
