@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
@@ -62,6 +64,10 @@ func TestOverlaySimulation(t *testing.T) {
 		cfg.HealthInterval, cfg.ProbeInterval, cfg.SweepInterval = time.Hour, time.Hour, time.Hour
 		cfg.GossipTimeout, cfg.LookupTimeout = 10*time.Second, 10*time.Second // scheduling on a busy box, not the network
 		cfg.RequestRate, cfg.RequestBurst, cfg.LookupRate, cfg.LookupBurst = 1e9, 1e9, 1e9, 1e9
+		cfg.MaxNodes = 16 // membership comes from the shared ring, not the members table
+		// Origins renew leases with their pings, which the simulation does not
+		// run: entries live for the whole run instead.
+		cfg.ProviderTTL = time.Hour
 		n, err := NewNode(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -189,6 +195,15 @@ func TestOverlaySimulation(t *testing.T) {
 			phase, perPing, len(live)-1, DefaultConfig().HealthInterval, perMinute/1000, perMinute/60/1000)
 	}
 
+	if path := os.Getenv("OVERLAY_SIM_HEAPPROFILE"); path != "" {
+		runtime.GC()
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 	okBefore := lookupRound("before the failure", everyone)
 	steady("before the failure", everyone)
 

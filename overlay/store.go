@@ -43,8 +43,9 @@ type Store struct {
 	now func() time.Time
 
 	mu      sync.RWMutex
+	recs    map[storeKey]*stored
+	byKey   map[kindKey][]*stored // every origin's records of a key
 	origins map[string]*originSet
-	keys    map[kindKey]map[string]int // origins holding records under a key, and how many
 	bytes   int64
 }
 
@@ -53,16 +54,23 @@ type kindKey struct {
 	key  [20]byte
 }
 
+type storeKey struct {
+	origin, kind, id string
+	key              [20]byte
+}
+
 type originSet struct {
-	byKey map[kindKey]map[string]*stored
+	list  []*stored // the origin's records, each knowing its index here
 	bytes int64
 	gen   uint64 // sync generation (see BeginSync)
 	full  bool   // a record was refused for this origin's caps since the last BeginSync
 }
 
 type stored struct {
-	r   Record
-	gen uint64
+	r      Record
+	origin string
+	gen    uint64
+	at     int // index in its origin's list
 }
 
 // NewStore returns an empty store with the given rules.
@@ -70,8 +78,9 @@ func NewStore(lim StoreLimits) *Store {
 	return &Store{
 		lim:     lim,
 		now:     time.Now,
+		recs:    make(map[storeKey]*stored),
+		byKey:   make(map[kindKey][]*stored),
 		origins: make(map[string]*originSet),
-		keys:    make(map[kindKey]map[string]int),
 	}
 }
 
@@ -118,97 +127,94 @@ func (s *Store) Put(origin string, rs []Record) []Record {
 	return changed
 }
 
+// originCount returns how many records origin holds under kk; s.mu is held.
+func (s *Store) originCount(origin string, kk kindKey) int {
+	n := 0
+	for _, e := range s.byKey[kk] {
+		if e.origin == origin {
+			n++
+		}
+	}
+	return n
+}
+
 // put stores one normalized record; s.mu is held.
 func (s *Store) put(origin string, r Record, now time.Time) bool {
 	kk := kindKey{r.Kind, r.Key}
+	sk := storeKey{origin, r.Kind, r.ID, r.Key}
 	os := s.origins[origin]
-	if os != nil {
-		if old := os.byKey[kk][r.ID]; old != nil {
-			old.gen = os.gen
-			switch {
-			case !expired(old.r, now) && sameContent(old.r, r) && old.r.Seen.Equal(r.Seen):
-				if r.Expires.After(old.r.Expires) {
-					old.r.Expires = r.Expires
-				}
-				return false
-			case !expired(old.r, now) && !recordWins(r, old.r):
-				return false
+	if old := s.recs[sk]; old != nil {
+		old.gen = os.gen
+		switch {
+		case !expired(old.r, now) && sameContent(old.r, r) && old.r.Seen.Equal(r.Seen):
+			if r.Expires.After(old.r.Expires) {
+				old.r.Expires = r.Expires
 			}
-			grow := r.size() - old.r.size()
-			if origin != "" && os.bytes+grow > s.lim.MaxOriginBytes || s.bytes+grow > s.lim.MaxBytes {
-				return false
-			}
-			os.bytes += grow
-			s.bytes += grow
-			old.r = r
-			return true
+			return false
+		case !expired(old.r, now) && !recordWins(r, old.r):
+			return false
 		}
+		grow := r.size() - old.r.size()
+		if origin != "" && os.bytes+grow > s.lim.MaxOriginBytes || s.bytes+grow > s.lim.MaxBytes {
+			return false
+		}
+		os.bytes += grow
+		s.bytes += grow
+		old.r = r
+		return true
 	}
 	size := r.size()
-	refuse := s.bytes+size > s.lim.MaxBytes || s.keyCount(kk) >= s.lim.MaxPerKey
+	refuse := s.bytes+size > s.lim.MaxBytes || len(s.byKey[kk]) >= s.lim.MaxPerKey
 	if origin != "" {
 		refuse = refuse || size > s.lim.MaxOriginBytes ||
-			os != nil && (os.bytes+size > s.lim.MaxOriginBytes || len(os.byKey[kk]) >= s.lim.MaxPerOriginKey)
+			os != nil && (os.bytes+size > s.lim.MaxOriginBytes || s.originCount(origin, kk) >= s.lim.MaxPerOriginKey)
 	}
 	if refuse && origin == "" {
 		return false
 	}
 	if os == nil {
-		os = &originSet{byKey: make(map[kindKey]map[string]*stored)}
+		os = &originSet{}
 		s.origins[origin] = os
 	}
 	if refuse {
 		os.full = true
 		return false
 	}
-	m := os.byKey[kk]
-	if m == nil {
-		m = make(map[string]*stored)
-		os.byKey[kk] = m
-	}
-	m[r.ID] = &stored{r: r, gen: os.gen}
+	e := &stored{r: r, origin: origin, gen: os.gen, at: len(os.list)}
+	s.recs[sk] = e
+	s.byKey[kk] = append(s.byKey[kk], e)
+	os.list = append(os.list, e)
 	os.bytes += size
 	s.bytes += size
-	ko := s.keys[kk]
-	if ko == nil {
-		ko = make(map[string]int)
-		s.keys[kk] = ko
-	}
-	ko[origin]++
 	return true
 }
 
-func (s *Store) keyCount(kk kindKey) int {
-	n := 0
-	for _, c := range s.keys[kk] {
-		n += c
-	}
-	return n
-}
-
 // remove deletes one record; s.mu is held.
-func (s *Store) remove(origin string, os *originSet, kk kindKey, id string) {
-	m := os.byKey[kk]
-	e := m[id]
-	if e == nil {
-		return
+func (s *Store) remove(e *stored) {
+	r := e.r
+	delete(s.recs, storeKey{e.origin, r.Kind, r.ID, r.Key})
+	kk := kindKey{r.Kind, r.Key}
+	l := s.byKey[kk]
+	if i := slices.Index(l, e); i >= 0 {
+		l[i] = l[len(l)-1]
+		l[len(l)-1] = nil
+		l = l[:len(l)-1]
 	}
-	delete(m, id)
-	os.bytes -= e.r.size()
-	s.bytes -= e.r.size()
-	if len(m) == 0 {
-		delete(os.byKey, kk)
+	if len(l) == 0 {
+		delete(s.byKey, kk)
+	} else {
+		s.byKey[kk] = l
 	}
-	if ko := s.keys[kk]; ko != nil {
-		if ko[origin]--; ko[origin] <= 0 {
-			delete(ko, origin)
-		}
-		if len(ko) == 0 {
-			delete(s.keys, kk)
-		}
-	}
-	if len(os.byKey) == 0 && os.gen == 0 && !os.full {
-		delete(s.origins, origin)
+	os := s.origins[e.origin]
+	last := os.list[len(os.list)-1]
+	os.list[e.at] = last
+	last.at = e.at
+	os.list[len(os.list)-1] = nil
+	os.list = os.list[:len(os.list)-1]
+	os.bytes -= r.size()
+	s.bytes -= r.size()
+	if len(os.list) == 0 && os.gen == 0 && !os.full {
+		delete(s.origins, e.origin)
 	}
 }
 
@@ -222,15 +228,12 @@ func (s *Store) Query(kind string, key [20]byte, limit int) []Record {
 // records returns every unexpired record of (kind, key), all origins.
 func (s *Store) records(kind string, key [20]byte) []Record {
 	now := s.now()
-	kk := kindKey{kind, key}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Record
-	for origin := range s.keys[kk] {
-		for _, e := range s.origins[origin].byKey[kk] {
-			if !expired(e.r, now) {
-				out = append(out, e.r)
-			}
+	for _, e := range s.byKey[kindKey{kind, key}] {
+		if !expired(e.r, now) {
+			out = append(out, e.r)
 		}
 	}
 	return out
@@ -279,11 +282,9 @@ func (s *Store) Digest(origin string) digest {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if os := s.origins[origin]; os != nil {
-		for _, m := range os.byKey {
-			for _, e := range m {
-				if !expired(e.r, now) {
-					d.add(e.r)
-				}
+		for _, e := range os.list {
+			if !expired(e.r, now) {
+				d.add(e.r)
 			}
 		}
 	}
@@ -306,11 +307,9 @@ func (s *Store) Renew(origin string, exp time.Time, except []Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if os := s.origins[origin]; os != nil {
-		for kk, m := range os.byKey {
-			for id, e := range m {
-				if !expired(e.r, now) && exp.After(e.r.Expires) && !skip[recKey{kk.kind, kk.key, id}] {
-					e.r.Expires = exp
-				}
+		for _, e := range os.list {
+			if !expired(e.r, now) && exp.After(e.r.Expires) && !skip[recKey{e.r.Kind, e.r.Key, e.r.ID}] {
+				e.r.Expires = exp
 			}
 		}
 	}
@@ -323,7 +322,7 @@ func (s *Store) BeginSync(origin string) {
 	defer s.mu.Unlock()
 	os := s.origins[origin]
 	if os == nil {
-		os = &originSet{byKey: make(map[kindKey]map[string]*stored)}
+		os = &originSet{}
 		s.origins[origin] = os
 	}
 	os.gen++
@@ -348,15 +347,17 @@ func (s *Store) EndSync(origin string) {
 	if os == nil {
 		return
 	}
-	for kk, m := range os.byKey {
-		for id, e := range m {
-			if e.gen != os.gen {
-				s.remove(origin, os, kk, id)
-			}
+	gen := os.gen
+	os.gen = 0
+	for _, e := range slices.Clone(os.list) {
+		if e.gen != gen {
+			s.remove(e)
 		}
 	}
-	os.gen = 0
-	if len(os.byKey) == 0 && !os.full {
+	for _, e := range os.list {
+		e.gen = 0
+	}
+	if len(os.list) == 0 && !os.full {
 		delete(s.origins, origin)
 	}
 }
@@ -370,12 +371,10 @@ func (s *Store) DropOrigin(origin string) int {
 	if os == nil {
 		return 0
 	}
-	n := 0
-	for kk, m := range os.byKey {
-		for id := range m {
-			s.remove(origin, os, kk, id)
-			n++
-		}
+	n := len(os.list)
+	os.full = false
+	for _, e := range slices.Clone(os.list) {
+		s.remove(e)
 	}
 	delete(s.origins, origin)
 	return n
@@ -386,13 +385,10 @@ func (s *Store) DropOrigin(origin string) int {
 func (s *Store) OriginLen(origin string) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := 0
 	if os := s.origins[origin]; os != nil {
-		for _, m := range os.byKey {
-			n += len(m)
-		}
+		return len(os.list)
 	}
-	return n
+	return 0
 }
 
 // Sweep removes expired records and returns how many went.
@@ -401,14 +397,10 @@ func (s *Store) Sweep() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for origin, os := range s.origins {
-		for kk, m := range os.byKey {
-			for id, e := range m {
-				if expired(e.r, now) {
-					s.remove(origin, os, kk, id)
-					n++
-				}
-			}
+	for _, e := range s.recs {
+		if expired(e.r, now) {
+			s.remove(e)
+			n++
 		}
 	}
 	return n
@@ -419,13 +411,7 @@ func (s *Store) Sweep() int {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := 0
-	for _, ko := range s.keys {
-		for _, c := range ko {
-			n += c
-		}
-	}
-	return n
+	return len(s.recs)
 }
 
 // Bytes returns what the held records cost in the byte caps.
