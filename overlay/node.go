@@ -455,15 +455,17 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 			n.stats.badMessages.Add(1)
 			return n.errorMsg(err.Error()), true
 		}
+		// The node publishes what it is told, its pushes to the owners all
+		// bounded by one GossipTimeout.
+		pctx, cancel := context.WithTimeout(ctx, n.cfg.GossipTimeout)
+		defer cancel()
 		for _, p := range n.ownAddresses(capped(m.Providers, n.cfg.MaxProvidersPerReply), remoteIP) {
 			if p.validate() != nil {
 				continue
 			}
-			pctx, cancel := context.WithTimeout(ctx, n.cfg.GossipTimeout)
 			if err := n.publish(pctx, providerRecord(ih, p), remoteIP); err != nil {
 				n.log.Debug("overlay direct announce refused", "remote", remoteIP, "err", err)
 			}
-			cancel()
 		}
 		return nil, true
 	default:
