@@ -32,6 +32,11 @@
 // time (records about to expire are named in the ping and left out of the
 // lease).
 //
+// What grows with the overlay is membership: every node pings every node,
+// so steady-state traffic is one ping per node per HealthInterval, whatever
+// the number of records (about 3.6 KB/s per node at 50 nodes; SWIM's random
+// probing would be the next step for thousands of nodes).
+//
 // The Store (store.go) holds a node's records as an owner, per origin, with
 // caps in bytes (Config.MaxStoreBytes, MaxOriginBytes), per record
 // (MaxValueBytes) and per key (MaxRecordsPerKey, MaxRecordsPerOriginKey); no
