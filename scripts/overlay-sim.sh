@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OVERLAY_SIM_NODES=${1:-10000} OVERLAY_SIM_TORRENTS=${2:-100}
 # 10,000 nodes hold 5 million records between them in this one process.
-export GOMEMLIMIT=${GOMEMLIMIT:-8GiB}
+export GOMEMLIMIT=${GOMEMLIMIT:-11GiB}
 log=$(mktemp /tmp/overlay-sim.XXXXXX.log)
 trap 'rm -f "$log"' EXIT
 status=0
