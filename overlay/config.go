@@ -38,18 +38,11 @@ type Config struct {
 	// Transport carries the connections; nil means TCP on ListenAddr.
 	Transport Transport
 
-	// GossipInterval is the anti-entropy period (8 s): every round the node
-	// pushes its store to the bootstrap nodes and GossipFanout random live
-	// nodes, and merges what they answer with (push-pull).
-	GossipInterval time.Duration
-	// GossipTimeout bounds one gossip exchange (1200 ms).
+	// Replicas is how many nodes hold each record: the live nodes nearest its
+	// key on the ring (all nodes when there are fewer) (5).
+	Replicas int
+	// GossipTimeout bounds one put or sync exchange with an owner (1200 ms).
 	GossipTimeout time.Duration
-	// GossipFanout is how many random live nodes get each anti-entropy push
-	// besides the bootstrap nodes (3).
-	GossipFanout int
-	// RumorFanout is how many random live nodes get a new or changed entry at
-	// once, when it arrives (3).
-	RumorFanout int
 
 	// HealthInterval is how often every known node is pinged (10 s).
 	HealthInterval time.Duration
@@ -64,12 +57,13 @@ type Config struct {
 	// DeadAfter is the number of consecutive failed probes that make a node
 	// dead (2): one missed check is not death.
 	DeadAfter int
-	// DeadQuarantine is how long a dead node is not re-learned from other
-	// nodes' lists (60 s); a successful probe of a bootstrap node revives it.
+	// DeadQuarantine is how long a dead node is remembered as dead (60 s):
+	// other nodes' lists do not bring it back, they only get it probed again
+	// (at most every SuspectRetry), and only its own answer revives it.
 	DeadQuarantine time.Duration
 
-	// LookupFanout is how many nodes Lookup asks in parallel, and the fanout
-	// of each Discover level (3).
+	// LookupFanout is how many other nodes Query asks when none of a key's
+	// owners answers, and the fanout of each Discover level (3).
 	LookupFanout int
 	// LookupTimeout bounds one remote lookup (800 ms).
 	LookupTimeout time.Duration
@@ -101,16 +95,27 @@ type Config struct {
 
 	// MaxProvidersPerReply caps the providers in one message (100).
 	MaxProvidersPerReply int
-	// MaxProvidersPerHash caps the entries kept for one info hash (256).
-	MaxProvidersPerHash int
-	// MaxInfoHashes caps the info hashes kept (1024).
-	MaxInfoHashes int
-	// MaxEntriesPerSource caps the entries one source IP may have inserted
-	// and still hold in the store (1024), and MaxEntriesPerSourcePerHash those
-	// for a single info hash (64): no one source can crowd out the rest.
-	MaxEntriesPerSource        int
-	MaxEntriesPerSourcePerHash int
-	// MaxNodes caps the overlay nodes this node knows (512).
+	// MaxStoreBytes caps what the records this node holds for others may
+	// cost (16 MiB; a provider record costs about 200 bytes), and also what
+	// it publishes itself. MaxOriginBytes caps one origin's records in it
+	// (0: MaxStoreBytes/8). No cap evicts: records beyond one are refused, so
+	// no node can push out another's.
+	MaxStoreBytes  int64
+	MaxOriginBytes int64
+	// MaxValueBytes caps one record's value (1024).
+	MaxValueBytes int
+	// MaxRecordsPerKey caps the records held under one (kind, key), all
+	// origins (256), and MaxRecordsPerOriginKey those of one origin (64).
+	MaxRecordsPerKey       int
+	MaxRecordsPerOriginKey int
+	// MaxRecordsPerMessage caps the records in one put, sync or query answer
+	// (100).
+	MaxRecordsPerMessage int
+	// MaxEntriesPerSource caps the direct announces one source IP may have
+	// this node publish for it (1024).
+	MaxEntriesPerSource int
+	// MaxNodes caps the overlay nodes this node knows (4096): every node
+	// knows every live node, so this bounds the overlay's size.
 	MaxNodes int
 	// MaxNodesPerMessage caps the node addresses sent or accepted in one
 	// message (100); lookup and gossip replies carry a sample of
@@ -129,51 +134,47 @@ type Config struct {
 	// OutboundConcurrency caps concurrent outbound exchanges of the
 	// background loops (16).
 	OutboundConcurrency int
-	// RumorQueue is the capacity of the queue of entries waiting to be pushed
-	// as rumors (1024); when it is full, anti-entropy carries them instead.
-	RumorQueue int
 }
 
 // DefaultConfig returns the seed's timings and safe caps.
 func DefaultConfig() Config {
 	return Config{
-		ListenAddr:                 ":6000",
-		GossipInterval:             8 * time.Second,
-		GossipTimeout:              1200 * time.Millisecond,
-		GossipFanout:               3,
-		RumorFanout:                3,
-		HealthInterval:             10 * time.Second,
-		HealthTimeout:              800 * time.Millisecond,
-		ProbeInterval:              time.Second,
-		SuspectRetry:               2 * time.Second,
-		DeadAfter:                  2,
-		DeadQuarantine:             60 * time.Second,
-		ResolveInterval:            2 * time.Second,
-		LookupFanout:               3,
-		LookupTimeout:              800 * time.Millisecond,
-		ProviderTTL:                90 * time.Second,
-		SweepInterval:              15 * time.Second,
-		MaxClockSkew:               2 * time.Second,
-		MaxMessageAge:              30 * time.Second,
-		MaxLineBytes:               1 << 20,
-		MaxBufferedBytes:           32 << 20,
-		MaxConns:                   256,
-		ConnIdleTimeout:            5 * time.Second,
-		MaxMessagesPerConn:         4096,
-		MaxProvidersPerReply:       100,
-		MaxProvidersPerHash:        256,
-		MaxInfoHashes:              1024,
-		MaxEntriesPerSource:        1024,
-		MaxEntriesPerSourcePerHash: 64,
-		MaxNodes:                   512,
-		MaxNodesPerMessage:         100,
-		NodesSample:                16,
-		LookupRate:                 20,
-		LookupBurst:                40,
-		RequestRate:                500,
-		RequestBurst:               1000,
-		OutboundConcurrency:        16,
-		RumorQueue:                 1024,
+		ListenAddr:             ":6000",
+		Replicas:               5,
+		GossipTimeout:          1200 * time.Millisecond,
+		HealthInterval:         10 * time.Second,
+		HealthTimeout:          800 * time.Millisecond,
+		ProbeInterval:          time.Second,
+		SuspectRetry:           2 * time.Second,
+		DeadAfter:              2,
+		DeadQuarantine:         60 * time.Second,
+		ResolveInterval:        2 * time.Second,
+		LookupFanout:           3,
+		LookupTimeout:          800 * time.Millisecond,
+		ProviderTTL:            90 * time.Second,
+		SweepInterval:          15 * time.Second,
+		MaxClockSkew:           2 * time.Second,
+		MaxMessageAge:          30 * time.Second,
+		MaxLineBytes:           1 << 20,
+		MaxBufferedBytes:       32 << 20,
+		MaxConns:               256,
+		ConnIdleTimeout:        5 * time.Second,
+		MaxMessagesPerConn:     4096,
+		MaxProvidersPerReply:   100,
+		MaxStoreBytes:          16 << 20,
+		MaxValueBytes:          1024,
+		MaxRecordsPerKey:       256,
+		MaxRecordsPerOriginKey: 64,
+		MaxRecordsPerMessage:   100,
+		MaxEntriesPerSource:    1024,
+		MaxNodes:               4096,
+		MaxNodesPerMessage:     100,
+		NodesSample:            16,
+		LookupRate:             20,
+		LookupBurst:            40,
+		RequestRate:            500,
+		RequestBurst:           1000,
+		OutboundConcurrency:    16,
 	}
 }
 
@@ -183,7 +184,7 @@ func (c *Config) validate() error {
 		name string
 		d    time.Duration
 	}{
-		{"GossipInterval", c.GossipInterval}, {"GossipTimeout", c.GossipTimeout},
+		{"GossipTimeout", c.GossipTimeout},
 		{"HealthInterval", c.HealthInterval}, {"HealthTimeout", c.HealthTimeout},
 		{"ProbeInterval", c.ProbeInterval}, {"LookupTimeout", c.LookupTimeout},
 		{"ResolveInterval", c.ResolveInterval},
@@ -199,18 +200,17 @@ func (c *Config) validate() error {
 		name string
 		v    int
 	}{
-		{"GossipFanout", c.GossipFanout}, {"RumorFanout", c.RumorFanout},
-		{"DeadAfter", c.DeadAfter}, {"LookupFanout", c.LookupFanout},
+		{"Replicas", c.Replicas}, {"DeadAfter", c.DeadAfter}, {"LookupFanout", c.LookupFanout},
 		{"MaxLineBytes", c.MaxLineBytes}, {"MaxConns", c.MaxConns},
 		{"MaxMessagesPerConn", c.MaxMessagesPerConn},
 		{"MaxProvidersPerReply", c.MaxProvidersPerReply},
-		{"MaxProvidersPerHash", c.MaxProvidersPerHash}, {"MaxInfoHashes", c.MaxInfoHashes},
+		{"MaxValueBytes", c.MaxValueBytes}, {"MaxRecordsPerKey", c.MaxRecordsPerKey},
+		{"MaxRecordsPerOriginKey", c.MaxRecordsPerOriginKey},
+		{"MaxRecordsPerMessage", c.MaxRecordsPerMessage},
 		{"MaxEntriesPerSource", c.MaxEntriesPerSource},
-		{"MaxEntriesPerSourcePerHash", c.MaxEntriesPerSourcePerHash},
 		{"MaxNodes", c.MaxNodes}, {"MaxNodesPerMessage", c.MaxNodesPerMessage},
 		{"NodesSample", c.NodesSample}, {"LookupBurst", c.LookupBurst},
 		{"RequestBurst", c.RequestBurst}, {"OutboundConcurrency", c.OutboundConcurrency},
-		{"RumorQueue", c.RumorQueue},
 	}
 	for _, i := range ints {
 		if i.v <= 0 {
@@ -219,6 +219,9 @@ func (c *Config) validate() error {
 	}
 	if c.LookupRate <= 0 || c.RequestRate <= 0 {
 		return errors.New("overlay config: LookupRate and RequestRate must be positive")
+	}
+	if c.MaxStoreBytes <= 0 || c.MaxOriginBytes < 0 {
+		return errors.New("overlay config: MaxStoreBytes must be positive and MaxOriginBytes not negative")
 	}
 	if c.MaxBufferedBytes < int64(c.MaxLineBytes) {
 		return errors.New("overlay config: MaxBufferedBytes must be at least MaxLineBytes")

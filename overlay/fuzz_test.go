@@ -24,6 +24,12 @@ func FuzzHandleMessage(f *testing.F) {
 		`{"ts":1,"mac":"00","body":{"type":"ping"}}`,
 		`{"type":"lookup","info_hash":"zz"}`,
 		`{"type":"gossip","info_hash":"0123456789abcdef0123456789abcdef01234567","providers":[{"addr":"[::1]:1","last_seen":-1},{"addr":":","last_seen":1e99}]}`,
+		`{"v":2,"type":"put","from":"10.9.9.9:6000","records":[{"kind":"peer","key":"0123456789abcdef0123456789abcdef01234567","id":"1.2.3.4:6881","value":"eyJwIjoieCJ9","seen":` + itoa(now) + `,"exp":` + itoa(now+5000) + `}]}`,
+		`{"type":"sync","from":"10.9.9.9:6000","reset":true,"done":true,"records":[{"kind":"name","key":"0123456789abcdef0123456789abcdef01234567","id":"x","seen":1,"stopped":true}]}`,
+		`{"type":"query","kind":"peer","key":"0123456789abcdef0123456789abcdef01234567","limit":3,"from":"10.9.9.9:6000"}`,
+		`{"type":"ping","from":"10.9.9.9:6000","view":"ab","sum":"ffff","count":2,"exp":` + itoa(now+9000) + `,"records":[{"kind":"peer","key":"0123456789abcdef0123456789abcdef01234567","id":"a:1","seen":5}]}`,
+		`{"v":3,"type":"ping"}`,
+		`{"type":"query","kind":"BAD KIND","key":"zz"}`,
 		`{}`, `[]`, `null`, ``, "\xff",
 	} {
 		f.Add([]byte(s), false)
@@ -79,8 +85,8 @@ func checkReply(t *testing.T, n *Node, key []byte, line []byte) {
 	if !isReply(m.Type) {
 		t.Fatalf("answered with a request type %q", m.Type)
 	}
-	if len(m.Providers) > n.cfg.MaxProvidersPerReply {
-		t.Fatalf("answer carries %d providers", len(m.Providers))
+	if len(m.Providers) > n.cfg.MaxProvidersPerReply || len(m.Records) > n.cfg.MaxRecordsPerMessage {
+		t.Fatalf("answer carries %d providers, %d records", len(m.Providers), len(m.Records))
 	}
 }
 

@@ -40,6 +40,7 @@ func (n *Node) healthLoop(ctx context.Context) {
 			}
 			n.probeRound(ctx, false)
 		case <-sweep.C:
+			n.origin.sweep(time.Now())
 			if k := n.store.Sweep(); k > 0 {
 				n.log.Debug("overlay swept expired providers", "count", k)
 			}
@@ -60,38 +61,85 @@ func (n *Node) resolveBootstrap(ctx context.Context) {
 }
 
 // probeRound pings the nodes due for a check, OutboundConcurrency at a time,
-// and waits for them.
+// and waits for them. Every ping carries the lease of the records the pinged
+// node should hold from this one; this node's own share is checked locally.
 func (n *Node) probeRound(ctx context.Context, full bool) {
+	targets := n.members.toProbe(full)
+	if !full && len(targets) == 0 {
+		return
+	}
+	now := time.Now()
+	rg := n.ring()
+	leases := n.origin.leases(rg, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
+	if self := leases[n.addr]; full || self != nil {
+		if self == nil {
+			self = &lease{}
+		}
+		if d := n.store.Digest(n.addr); d != self.d {
+			n.syncTo(ctx, n.addr)
+		} else if !self.exp.IsZero() {
+			n.store.Renew(n.addr, self.exp, self.dying)
+		}
+	}
 	var wg sync.WaitGroup
-	for _, addr := range n.members.toProbe(full) {
+	for _, addr := range targets {
 		select {
 		case n.outbound <- struct{}{}:
 		case <-ctx.Done():
 			wg.Wait()
 			return
 		}
+		l := leases[addr]
+		if l == nil {
+			l = &lease{}
+		}
 		wg.Go(func() {
 			defer func() { <-n.outbound }()
-			n.probe(ctx, addr)
+			n.probe(ctx, addr, l, rg.view)
 		})
 	}
 	wg.Wait()
 }
 
-// probe pings addr once and records the outcome.
-func (n *Node) probe(ctx context.Context, addr string) {
-	replies, err := n.exchange(ctx, addr, n.cfg.HealthTimeout, message{Type: typePing, From: n.addr})
+// probe pings addr once, records the outcome and syncs addr's share of this
+// node's records when its digest disagrees.
+func (n *Node) probe(ctx context.Context, addr string, l *lease, view string) {
+	ping := message{Type: typePing, From: n.addr, View: view, Sum: l.d.hex(), Count: l.d.count, Records: l.dying}
+	if !l.exp.IsZero() {
+		ping.Exp = l.exp.UnixMilli()
+	}
+	replies, err := n.exchange(ctx, addr, n.cfg.HealthTimeout, ping)
+	n.outcome(ctx, addr, err)
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		if n.members.fail(addr) {
-			n.log.Info("overlay node dead", "node", addr, "err", err)
-		}
 		return
 	}
-	if n.members.ok(addr) {
-		n.log.Debug("overlay node alive", "node", addr)
+	n.members.learn(capped(replies[0].Nodes, n.cfg.MaxNodesPerMessage)...)
+	if replies[0].Sync && n.syncNow(addr, view, replies[0].View) {
+		if err := n.syncTo(ctx, addr); err != nil {
+			n.log.Debug("overlay sync failed", "node", addr, "err", err)
+		}
 	}
-	n.absorb(addr, replies)
+}
+
+// maxSyncSkips bounds how many pings in a row a sync waits for views to
+// agree.
+const maxSyncSkips = 3
+
+// syncNow decides whether to sync addr, whose digest disagrees, now: while
+// its view of the overlay differs from ours (nodes are joining or leaving)
+// the set it should hold is still moving, so the sync waits for views to
+// agree, for at most maxSyncSkips pings. Without that, every node joining a
+// big overlay would make every origin resend its share to every owner.
+func (n *Node) syncNow(addr, ours, theirs string) bool {
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	if n.syncSkips == nil {
+		n.syncSkips = make(map[string]int)
+	}
+	if theirs == "" || theirs == ours || n.syncSkips[addr] >= maxSyncSkips {
+		delete(n.syncSkips, addr)
+		return true
+	}
+	n.syncSkips[addr]++
+	return false
 }

@@ -15,7 +15,7 @@ func fastConfig(div time.Duration) Config {
 	c := DefaultConfig()
 	c.ListenAddr = "127.0.0.1:0"
 	for _, d := range []*time.Duration{
-		&c.GossipInterval, &c.GossipTimeout, &c.HealthInterval, &c.HealthTimeout,
+		&c.GossipTimeout, &c.HealthInterval, &c.HealthTimeout,
 		&c.ProbeInterval, &c.SuspectRetry, &c.DeadQuarantine, &c.LookupTimeout,
 		&c.ProviderTTL, &c.SweepInterval,
 	} {
@@ -76,11 +76,23 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) ti
 	return time.Since(start)
 }
 
-func knows(n *Node, h [20]byte, addr string) bool {
+// holds reports whether n's store holds addr as a provider of h.
+func holds(n *Node, h [20]byte, addr string) bool {
 	return slices.ContainsFunc(n.store.Lookup(h, 0), func(p Provider) bool { return p.Addr == addr })
 }
 
-// allKnow reports whether every node's store holds addr as a provider of h.
+// knows reports whether a lookup from n returns addr as a provider of h:
+// with records placed on their owners, what every node knows is what it
+// finds by asking them.
+func knows(n *Node, h [20]byte, addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ps, err := n.Lookup(ctx, h, 0)
+	return err == nil && slices.ContainsFunc(ps, func(p Provider) bool { return p.Addr == addr })
+}
+
+// allKnow reports whether a lookup from every node returns addr as a
+// provider of h.
 func allKnow(nodes []*Node, h [20]byte, addr string) bool {
 	for _, n := range nodes {
 		if !knows(n, h, addr) {

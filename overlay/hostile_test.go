@@ -77,7 +77,7 @@ func errAs(err error, ne *net.Error) bool {
 // hostileNode runs a node holding one honest provider and returns it.
 func hostileNode(t *testing.T, mutate func(*Config)) (*Node, [20]byte, Provider) {
 	cfg := fastConfig(1)
-	cfg.HealthInterval, cfg.GossipInterval = time.Hour, time.Hour
+	cfg.HealthInterval = time.Hour
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -269,20 +269,37 @@ func TestHostileInput(t *testing.T) {
 				t.Fatalf("heap grew from %d to %d bytes", before, after)
 			}
 		}},
-		{"a flood of forged providers stays within the per-source cap", nil, func(t *testing.T, n *Node, h [20]byte) {
+		{"a flood of forged records stays within the per-origin cap", nil, func(t *testing.T, n *Node, h [20]byte) {
 			rc := dialRaw(t, n.Addr())
 			for i := range 50 {
-				var ps []string
+				var rs []string
 				for j := range 100 {
-					ps = append(ps, fmt.Sprintf(`{"addr":"6.%d.%d.1:6881","left":0,"last_seen":%d}`, i, j, time.Now().UnixMilli()))
+					rs = append(rs, fmt.Sprintf(`{"kind":"peer","key":"%s","id":"6.%d.%d.1:6881","seen":%d}`, hash, i, j, time.Now().UnixMilli()))
 				}
-				rc.send(`{"type":"gossip","info_hash":"` + hash + `","providers":[` + strings.Join(ps, ",") + `]}`)
-				if _, ok := rc.recv(2 * time.Second); !ok {
-					t.Fatalf("gossip %d not answered", i)
+				rc.send(`{"type":"put","from":"127.0.0.1:1","records":[` + strings.Join(rs, ",") + `]}`)
+				if m, ok := rc.recv(2 * time.Second); !ok || m.Type != typePutReply {
+					t.Fatalf("put %d answered %+v, %v", i, m, ok)
 				}
 			}
-			if got := len(n.store.Entries(h)); got > 1+DefaultConfig().MaxEntriesPerSourcePerHash {
-				t.Fatalf("one source filled %d entries", got)
+			if got, cap := len(n.store.Entries(h)), 1+DefaultConfig().MaxRecordsPerOriginKey; got > cap {
+				t.Fatalf("one origin filled %d entries, cap %d", got, cap)
+			}
+		}},
+		{"records from another host than their origin are refused", nil, func(t *testing.T, n *Node, h [20]byte) {
+			rc := dialRaw(t, n.Addr())
+			rc.send(`{"type":"put","from":"6.6.6.6:6000","records":[{"kind":"peer","key":"` + hash + `","id":"6.6.6.6:6881","seen":` + fmt.Sprint(time.Now().UnixMilli()) + `}]}`)
+			if m, ok := rc.recv(2 * time.Second); !ok || m.Type != typeError {
+				t.Fatalf("put for another host answered %+v, %v", m, ok)
+			}
+			if holds(n, h, "6.6.6.6:6881") {
+				t.Fatalf("a record claimed for another host was stored")
+			}
+		}},
+		{"a newer protocol version gets a clear error", nil, func(t *testing.T, n *Node, h [20]byte) {
+			rc := dialRaw(t, n.Addr())
+			rc.send(`{"v":99,"type":"lookup","info_hash":"` + hash + `"}`)
+			if m, ok := rc.recv(2 * time.Second); !ok || m.Type != typeError || !strings.Contains(m.Error, "protocol version 99") {
+				t.Fatalf("answer %+v, %v", m, ok)
 			}
 		}},
 	}

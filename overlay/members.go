@@ -30,6 +30,7 @@ type member struct {
 	nextProbe time.Time // for unverified and suspect nodes
 	probing   bool
 	deadAt    time.Time
+	recheck   bool // dead, but heard of again: probe it once more
 }
 
 // members is the set of overlay nodes this node knows, bounded in size.
@@ -42,8 +43,9 @@ type members struct {
 	quarantine time.Duration
 	now        func() time.Time
 
-	mu sync.Mutex
-	m  map[string]*member
+	mu  sync.Mutex
+	m   map[string]*member
+	ver uint64 // changes whenever the live set does
 }
 
 func newMembers(self string, c Config) *members {
@@ -97,14 +99,22 @@ func validNodeAddr(a string) bool {
 }
 
 // learn records addresses heard of in a message; new ones start unverified
-// and are probed soon. It returns how many were new.
+// and are probed soon, dead ones are probed once more (at most every
+// SuspectRetry; they stay dead unless they answer). It returns how many were
+// new.
 func (ms *members) learn(addrs ...string) int {
 	now := ms.now()
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	n := 0
 	for _, a := range addrs {
-		if a == "" || a == ms.self || ms.m[a] != nil || !validNodeAddr(a) {
+		if m := ms.m[a]; m != nil {
+			if m.state == dead && !m.probing && !now.Before(m.nextProbe) {
+				m.recheck = true // probed once more; only an answer revives it
+			}
+			continue
+		}
+		if a == "" || a == ms.self || !validNodeAddr(a) {
 			continue
 		}
 		if len(ms.m) >= ms.max && !ms.evictLocked(now) {
@@ -141,7 +151,10 @@ func (ms *members) ok(addr string) bool {
 		ms.m[addr] = m
 	}
 	news := m.state != alive
-	m.state, m.fails, m.probing = alive, 0, false
+	m.state, m.fails, m.probing, m.recheck = alive, 0, false, false
+	if news {
+		ms.ver++
+	}
 	return news
 }
 
@@ -157,7 +170,8 @@ func (ms *members) fail(addr string) bool {
 	}
 	m.probing = false
 	if m.state == dead {
-		m.deadAt = now
+		m.deadAt, m.recheck = now, false
+		m.nextProbe = now.Add(ms.retry)
 		return false
 	}
 	m.fails++
@@ -167,6 +181,9 @@ func (ms *members) fail(addr string) bool {
 	}
 	wasAlive := m.state == alive
 	m.state, m.deadAt = dead, now
+	if wasAlive {
+		ms.ver++
+	}
 	return wasAlive
 }
 
@@ -185,7 +202,7 @@ func (ms *members) toProbe(full bool) []string {
 		var due bool
 		switch m.state {
 		case dead:
-			due = full && m.bootstrap
+			due = full && m.bootstrap || m.recheck && !now.Before(m.nextProbe)
 			if !m.bootstrap && now.Sub(m.deadAt) > ms.quarantine {
 				delete(ms.m, a)
 			}
@@ -200,6 +217,21 @@ func (ms *members) toProbe(full bool) []string {
 		}
 	}
 	return out
+}
+
+// isLive reports whether addr is alive in this node's view.
+func (ms *members) isLive(addr string) bool {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m := ms.m[addr]
+	return m != nil && m.state == alive
+}
+
+// version changes whenever the live set does.
+func (ms *members) version() uint64 {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.ver
 }
 
 // live returns the nodes currently believed alive, sorted.

@@ -10,36 +10,62 @@ import (
 	"sync/atomic"
 )
 
+// ProtocolVersion is the version of the wire protocol this node speaks,
+// sent as "v" in every message. A message without "v" is taken as this
+// version; a request of a newer one gets an error answer naming both.
+const ProtocolVersion = 2
+
 // Message types on the wire.
 const (
 	typeAnnounce    = "announce"
-	typeGossip      = "gossip"
-	typeGossipReply = "gossip_reply"
 	typeLookup      = "lookup"
 	typeLookupReply = "lookup_reply"
-	typePull        = "pull"
-	typePullReply   = "pull_reply"
+	typeQuery       = "query"
+	typeQueryReply  = "query_reply"
+	typePut         = "put"
+	typePutReply    = "put_reply"
+	typeSync        = "sync"
+	typeSyncReply   = "sync_reply"
 	typePing        = "ping"
 	typePong        = "pong"
 	typeError       = "error"
+
+	// Answers of protocol version 1, which no request of ours expects any
+	// more: arriving as requests they are unsolicited like any answer.
+	typeGossipReplyV1 = "gossip_reply"
+	typePullReplyV1   = "pull_reply"
 )
 
 // message is one wire line. Unknown fields are ignored when decoding.
 type message struct {
+	V         int        `json:"v,omitempty"`
 	Type      string     `json:"type"`
 	InfoHash  string     `json:"info_hash,omitempty"`
 	Providers []Provider `json:"providers,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Key       string     `json:"key,omitempty"`
+	Records   []Record   `json:"records,omitempty"`
 	Limit     int        `json:"limit,omitempty"`
 	Nodes     []string   `json:"nodes,omitempty"`
-	Hashes    []string   `json:"hashes,omitempty"`
 	From      string     `json:"from,omitempty"`
 	Error     string     `json:"error,omitempty"`
+	// Ping: the sender's membership view and the lease of the records the
+	// receiver should hold from it. Pong: Sync asks for those records.
+	View  string `json:"view,omitempty"`
+	Sum   string `json:"sum,omitempty"`
+	Count int    `json:"count,omitempty"`
+	Exp   int64  `json:"exp,omitempty"`
+	Sync  bool   `json:"sync,omitempty"`
+	// Sync: Reset on the first line of a full set, Done on the last.
+	Reset bool `json:"reset,omitempty"`
+	Done  bool `json:"done,omitempty"`
 }
 
 // isReply reports whether t only ever answers a request we sent.
 func isReply(t string) bool {
 	switch t {
-	case typeGossipReply, typeLookupReply, typePullReply, typePong, typeError:
+	case typeLookupReply, typeQueryReply, typePutReply, typeSyncReply, typePong, typeError,
+		typeGossipReplyV1, typePullReplyV1:
 		return true
 	}
 	return false
@@ -48,12 +74,14 @@ func isReply(t string) bool {
 // wantReply names the answer a request type expects; "" means none.
 func wantReply(t string) string {
 	switch t {
-	case typeGossip:
-		return typeGossipReply
 	case typeLookup:
 		return typeLookupReply
-	case typePull:
-		return typePullReply
+	case typeQuery:
+		return typeQueryReply
+	case typePut:
+		return typePutReply
+	case typeSync:
+		return typeSyncReply
 	case typePing:
 		return typePong
 	}
@@ -63,13 +91,15 @@ func wantReply(t string) string {
 // codec turns messages into lines and back, sealing and opening them when a
 // swarm key is set.
 type codec struct {
-	key    []byte
-	maxAge int64 // milliseconds
-	now    func() int64
+	key     []byte
+	maxAge  int64 // milliseconds
+	now     func() int64
+	traffic *traffic // counts outbound exchanges; nil: none
 }
 
 // encode returns the line for m, newline included.
 func (c codec) encode(m message) ([]byte, error) {
+	m.V = ProtocolVersion
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", m.Type, err)

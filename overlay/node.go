@@ -8,18 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// maxPullHashes caps the info hashes one pull answer names.
-const maxPullHashes = 64
-
-// Node is one member of the overlay: it serves requests, spreads provider
-// entries by gossip, checks the health of the nodes it knows and answers
-// Lookup and Discover for the local program.
+// Node is one member of the overlay: it serves requests, holds the records
+// it owns, keeps the records it publishes on their owners, checks the health
+// of the nodes it knows and answers Query, Lookup and Discover for the local
+// program.
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
@@ -27,7 +26,17 @@ type Node struct {
 	addr    string
 	codec   codec
 	store   *Store
+	origin  *originTable
 	members *members
+
+	ringMu    sync.Mutex
+	ringCache *ring
+	ringVer   uint64
+	// syncSkips counts, per node, syncs put off because its view differed.
+	syncSkips map[string]int
+	// fixedRing, when set, replaces the ring of live nodes (simulations
+	// give every node the same membership without running health checks).
+	fixedRing func() *ring
 
 	lookups  *limiter // per source IP, lookup requests
 	requests *limiter // per source IP, every request
@@ -35,18 +44,54 @@ type Node struct {
 	buffered atomic.Int64  // bytes of partly read long lines, all connections
 	slots    chan struct{} // one per inbound connection being served
 	outbound chan struct{} // one per outbound exchange of the background loops
-	rumors   chan rumor
-
-	// manualRumors leaves the rumor queue to the caller (simulations drain it
-	// hop by hop instead of a goroutine draining it at once).
-	manualRumors bool
 
 	running atomic.Bool
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
 
-	stats nodeStats
+	stats   nodeStats
+	traffic traffic
+}
+
+// traffic counts the lines this node sent as requests and read as answers,
+// by request type (the simulation and the scale script read it).
+type traffic struct {
+	mu sync.Mutex
+	by map[string]*TrafficCount
+}
+
+// TrafficCount is the requests of one type a node made and the bytes they
+// and their answers took on the wire.
+type TrafficCount struct {
+	Requests int64
+	Bytes    int64
+}
+
+func (t *traffic) add(typ string, bytes int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.by == nil {
+		t.by = make(map[string]*TrafficCount)
+	}
+	c := t.by[typ]
+	if c == nil {
+		c = &TrafficCount{}
+		t.by[typ] = c
+	}
+	c.Requests++
+	c.Bytes += int64(bytes)
+}
+
+// Traffic returns what this node's own requests cost so far, by type.
+func (n *Node) Traffic() map[string]TrafficCount {
+	n.traffic.mu.Lock()
+	defer n.traffic.mu.Unlock()
+	out := make(map[string]TrafficCount, len(n.traffic.by))
+	for k, v := range n.traffic.by {
+		out[k] = *v
+	}
+	return out
 }
 
 // nodeStats counts what the defences dropped; tests read them.
@@ -64,6 +109,9 @@ type nodeStats struct {
 func NewNode(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.MaxOriginBytes == 0 {
+		cfg.MaxOriginBytes = cfg.MaxStoreBytes / 8
 	}
 	tr := cfg.Transport
 	if tr == nil {
@@ -89,12 +137,12 @@ func NewNode(cfg Config) (*Node, error) {
 		addr:     addr,
 		codec:    codec{key: cfg.SwarmKey, maxAge: cfg.MaxMessageAge.Milliseconds(), now: func() int64 { return time.Now().UnixMilli() }},
 		store:    NewStore(limitsFrom(cfg)),
+		origin:   newOriginTable(cfg),
 		members:  newMembers(addr, cfg),
 		lookups:  newLimiter(cfg.LookupRate, cfg.LookupBurst),
 		requests: newLimiter(cfg.RequestRate, cfg.RequestBurst),
 		slots:    make(chan struct{}, cfg.MaxConns),
 		outbound: make(chan struct{}, cfg.OutboundConcurrency),
-		rumors:   make(chan rumor, cfg.RumorQueue),
 		conns:    make(map[net.Conn]struct{}),
 	}
 	return n, nil
@@ -141,10 +189,11 @@ func (n *Node) Addr() string { return n.addr }
 // LiveNodes returns the overlay nodes this node currently believes alive.
 func (n *Node) LiveNodes() []string { return n.members.live() }
 
-// Store returns the node's provider store (read it; the node writes it).
+// Store returns the records this node holds as an owner (read it; the node
+// writes it).
 func (n *Node) Store() *Store { return n.store }
 
-// Run serves connections and runs the gossip and health loops until ctx is
+// Run serves connections and runs the health loop until ctx is
 // done; then it closes the listener and every connection, waits for all its
 // goroutines and returns nil. Call it once.
 func (n *Node) Run(ctx context.Context) error {
@@ -156,11 +205,7 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	acceptErr := make(chan error, 1)
 	wg.Go(func() { acceptErr <- n.acceptLoop(ctx, &wg) })
-	wg.Go(func() { n.gossipLoop(ctx) })
 	wg.Go(func() { n.healthLoop(ctx) })
-	if !n.manualRumors {
-		wg.Go(func() { n.rumorLoop(ctx) })
-	}
 	n.log.Info("overlay node running", "bootstrap", n.cfg.Bootstrap, "swarm_key", n.cfg.SwarmKey != nil)
 
 	var err error
@@ -314,79 +359,180 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 		n.stats.unsolicited.Add(1)
 		return nil, false
 	}
+	if m.V > ProtocolVersion {
+		n.stats.badMessages.Add(1)
+		return n.errorMsg(fmt.Sprintf("protocol version %d is newer than this node's (%d): upgrade it", m.V, ProtocolVersion)), false
+	}
 	switch m.Type {
 	case typePing:
 		n.members.learn(m.From)
-		return &message{Type: typePong, From: n.addr, Nodes: capped(n.members.live(), n.cfg.MaxNodesPerMessage)}, true
+		view := n.ring().view
+		pong := &message{Type: typePong, From: n.addr, View: view}
+		if m.View == "" || m.View != view {
+			pong.Nodes = capped(n.members.live(), n.cfg.MaxNodesPerMessage)
+		}
+		if n.isOrigin(m.From, remoteIP) {
+			d := n.store.Digest(m.From)
+			// An origin beyond its caps here cannot match; it is renewed
+			// as it is rather than synced again and again.
+			if d.hex() == m.Sum && d.count == m.Count || n.store.OriginFull(m.From) {
+				if m.Exp > 0 {
+					n.store.Renew(m.From, time.UnixMilli(m.Exp), capped(m.Records, n.cfg.MaxRecordsPerMessage))
+				}
+			} else {
+				pong.Sync = true
+			}
+		}
+		return pong, true
 	case typeLookup:
 		ih, err := ParseInfoHash(m.InfoHash)
 		if err != nil {
 			n.stats.badMessages.Add(1)
-			return &message{Type: typeError, Error: err.Error(), From: n.addr}, true
+			return n.errorMsg(err.Error()), true
 		}
-		if !n.lookups.allow(remoteIP) {
+		if !n.lookups.allow(n.readerKey(remoteIP, m.From)) {
 			n.stats.rateLimited.Add(1)
-			return &message{Type: typeError, Error: "rate limited", From: n.addr}, false
+			return n.errorMsg("rate limited"), false
 		}
 		n.members.learn(m.From)
 		limit := m.Limit
 		if limit <= 0 || limit > n.cfg.MaxProvidersPerReply {
 			limit = n.cfg.MaxProvidersPerReply
 		}
-		return &message{
-			Type: typeLookupReply, InfoHash: m.InfoHash, From: n.addr,
-			Providers: n.store.Lookup(ih, limit),
-			Nodes:     n.members.sample(n.cfg.NodesSample, m.From),
-		}, true
-	case typePull:
-		theirs := make(map[string]bool, len(m.Hashes))
-		for _, h := range capped(m.Hashes, n.cfg.MaxInfoHashes) {
-			theirs[h] = true
+		var ps []Provider
+		if m.From == "" {
+			// A client, not a node: look up for it, from the owners.
+			lctx, cancel := context.WithTimeout(ctx, 2*n.cfg.LookupTimeout)
+			ps, _ = n.Lookup(lctx, ih, limit)
+			cancel()
+		} else {
+			ps = n.store.Lookup(ih, limit)
 		}
-		var missing []string
-		for _, ih := range n.store.InfoHashes() {
-			if h := hexHash(ih); !theirs[h] && len(n.store.Entries(ih)) > 0 {
-				missing = append(missing, h)
-				if len(missing) == maxPullHashes {
-					break
-				}
-			}
+		return &message{Type: typeLookupReply, InfoHash: m.InfoHash, From: n.addr, Providers: ps,
+			Nodes: n.nodesFor(ih, m.From)}, true
+	case typeQuery:
+		key, err := ParseInfoHash(m.Key)
+		if err == nil {
+			err = validKind(m.Kind)
+		}
+		if err != nil {
+			n.stats.badMessages.Add(1)
+			return n.errorMsg(err.Error()), true
+		}
+		if !n.lookups.allow(n.readerKey(remoteIP, m.From)) {
+			n.stats.rateLimited.Add(1)
+			return n.errorMsg("rate limited"), false
 		}
 		n.members.learn(m.From)
-		return &message{Type: typePullReply, Hashes: missing, From: n.addr}, true
-	case typeAnnounce, typeGossip:
+		limit := m.Limit
+		if limit <= 0 || limit > n.cfg.MaxRecordsPerMessage {
+			limit = n.cfg.MaxRecordsPerMessage
+		}
+		return &message{Type: typeQueryReply, Kind: m.Kind, Key: m.Key, From: n.addr,
+			Records: n.store.Query(m.Kind, key, limit), Nodes: n.nodesFor(key, m.From)}, true
+	case typePut, typeSync:
+		if !n.isOrigin(m.From, remoteIP) {
+			n.stats.badMessages.Add(1)
+			return n.errorMsg("records must come from their origin node"), true
+		}
+		n.members.learn(m.From)
+		rs := capped(m.Records, n.cfg.MaxRecordsPerMessage)
+		if m.Type == typePut {
+			n.store.Put(m.From, rs)
+			return &message{Type: typePutReply, From: n.addr}, true
+		}
+		if m.Reset {
+			n.store.BeginSync(m.From)
+		}
+		n.store.Put(m.From, rs)
+		if m.Done {
+			n.store.EndSync(m.From)
+		}
+		return &message{Type: typeSyncReply, From: n.addr}, true
+	case typeAnnounce:
 		ih, err := ParseInfoHash(m.InfoHash)
 		if err != nil {
 			n.stats.badMessages.Add(1)
-			return &message{Type: typeError, Error: err.Error(), From: n.addr}, true
+			return n.errorMsg(err.Error()), true
 		}
-		if m.Type == typeGossip && len(m.Providers) == 0 && !n.lookups.allow(remoteIP) {
-			// A gossip that brings nothing is a read, limited like lookup.
-			n.stats.rateLimited.Add(1)
-			return &message{Type: typeError, Error: "rate limited", From: n.addr}, false
+		// The node publishes what it is told, its pushes to the owners all
+		// bounded by one GossipTimeout.
+		pctx, cancel := context.WithTimeout(ctx, n.cfg.GossipTimeout)
+		defer cancel()
+		for _, p := range n.ownAddresses(capped(m.Providers, n.cfg.MaxProvidersPerReply), remoteIP) {
+			if p.validate() != nil {
+				continue
+			}
+			if err := n.publish(pctx, providerRecord(ih, p), remoteIP); err != nil {
+				n.log.Debug("overlay direct announce refused", "remote", remoteIP, "err", err)
+			}
 		}
-		ps := capped(m.Providers, n.cfg.MaxProvidersPerReply)
-		if m.Type == typeAnnounce {
-			ps = n.ownAddresses(ps, remoteIP)
-		}
-		changed := n.store.Merge(ih, ps, remoteIP)
-		n.members.learn(m.From)
-		n.members.learn(capped(m.Nodes, n.cfg.MaxNodesPerMessage)...)
-		if len(changed) > 0 {
-			n.queueRumor(rumor{ih: ih, ps: changed, exclude: m.From})
-		}
-		if m.Type == typeAnnounce {
-			return nil, true
-		}
-		return &message{
-			Type: typeGossipReply, InfoHash: m.InfoHash, From: n.addr,
-			Providers: n.store.Newer(ih, ps, n.cfg.MaxProvidersPerReply),
-			Nodes:     n.members.sample(n.cfg.NodesSample, m.From),
-		}, true
+		return nil, true
 	default:
 		n.stats.badMessages.Add(1)
-		return &message{Type: typeError, Error: fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), From: n.addr}, true
+		return n.errorMsg(fmt.Sprintf("unknown message type %q", truncate(m.Type, 32))), true
 	}
+}
+
+func (n *Node) errorMsg(text string) *message {
+	return &message{Type: typeError, Error: text, From: n.addr}
+}
+
+// readerKey is what the lookup rate limit counts a read against: the
+// source IP, and within it the asking node when that is a live member of
+// ours (several nodes may share an IP, as on one host's loopback; the
+// per-IP limit on all requests still bounds them together).
+func (n *Node) readerKey(remoteIP, from string) string {
+	if from != "" && n.isOrigin(from, remoteIP) && n.members.isLive(from) {
+		return remoteIP + " " + from
+	}
+	return remoteIP
+}
+
+// isOrigin reports whether a message from remoteIP may speak for the
+// records of the node at from: it must be a node address other than ours,
+// on the connection's IP (any loopback IP for a loopback connection: local
+// nodes dial from 127.0.0.1 whatever address they listen on), unless from
+// names a host rather than an IP.
+func (n *Node) isOrigin(from, remoteIP string) bool {
+	if from == "" || from == n.addr || !validNodeAddr(from) {
+		return false
+	}
+	host := hostOf(from)
+	hip := net.ParseIP(host)
+	if hip == nil {
+		return true
+	}
+	ip := net.ParseIP(remoteIP)
+	return ip == nil || host == remoteIP || ip.IsLoopback() && hip.IsLoopback()
+}
+
+// nodesFor lists the nodes an answer about key names: the key's owners as
+// this node sees them, then a random sample, never asker or this node.
+func (n *Node) nodesFor(key [20]byte, asker string) []string {
+	out := slices.DeleteFunc(n.ring().owners(key, n.cfg.Replicas), func(a string) bool { return a == asker || a == n.addr })
+	for _, a := range n.members.sample(n.cfg.NodesSample, asker) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return capped(out, n.cfg.MaxNodesPerMessage)
+}
+
+// ring returns the ring of this node and the live nodes, rebuilt when the
+// live view changed.
+func (n *Node) ring() *ring {
+	if n.fixedRing != nil {
+		return n.fixedRing()
+	}
+	v := n.members.version()
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	if n.ringCache == nil || n.ringVer != v {
+		n.ringCache = newRing(append(n.members.live(), n.addr))
+		n.ringVer = v
+	}
+	return n.ringCache
 }
 
 // ownAddresses rewrites the host of directly announced providers to the IP the
@@ -436,7 +582,9 @@ func truncate(s string, n int) string {
 // each; it returns the answers read so far, which may be fewer than reqs when
 // err is set. The whole exchange is bounded by timeout.
 func (n *Node) exchange(ctx context.Context, addr string, timeout time.Duration, reqs ...message) ([]message, error) {
-	return exchange(ctx, n.tr.DialContext, n.codec, n.cfg.MaxLineBytes, addr, timeout, reqs...)
+	cd := n.codec
+	cd.traffic = &n.traffic
+	return exchange(ctx, n.tr.DialContext, cd, n.cfg.MaxLineBytes, addr, timeout, reqs...)
 }
 
 type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
@@ -459,6 +607,11 @@ func exchange(ctx context.Context, dial dialFunc, cd codec, maxLine int, addr st
 	}
 	return replies, nil
 }
+
+// remoteError is an error answer: the node is alive but refused.
+type remoteError struct{ addr, text string }
+
+func (e *remoteError) Error() string { return fmt.Sprintf("overlay node %s: %s", e.addr, e.text) }
 
 // session is one outbound connection on which we send requests and read
 // their answers, all before one deadline. Answers are only ever read here,
@@ -509,9 +662,15 @@ func (s *session) roundTrip(req message) (*message, error) {
 	}
 	want := wantReply(req.Type)
 	if want == "" {
+		if s.cd.traffic != nil {
+			s.cd.traffic.add(req.Type, len(line))
+		}
 		return nil, nil
 	}
 	raw, err := s.lr.readLine()
+	if s.cd.traffic != nil {
+		s.cd.traffic.add(req.Type, len(line)+len(raw)+1)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", want, s.addr, err)
 	}
@@ -520,12 +679,15 @@ func (s *session) roundTrip(req message) (*message, error) {
 		return nil, fmt.Errorf("answer from %s: %w", s.addr, err)
 	}
 	if m.Type == typeError {
-		return nil, fmt.Errorf("overlay node %s: %s", s.addr, truncate(m.Error, 200))
+		return nil, &remoteError{addr: s.addr, text: truncate(m.Error, 200)}
 	}
 	if m.Type != want {
 		return nil, fmt.Errorf("overlay node %s answered %s with %q", s.addr, req.Type, truncate(m.Type, 32))
 	}
-	if (want == typeGossipReply || want == typeLookupReply) && m.InfoHash != req.InfoHash {
+	if m.V > ProtocolVersion {
+		return nil, fmt.Errorf("overlay node %s answered in protocol version %d, newer than %d", s.addr, m.V, ProtocolVersion)
+	}
+	if want == typeLookupReply && m.InfoHash != req.InfoHash || want == typeQueryReply && (m.Key != req.Key || m.Kind != req.Kind) {
 		return nil, fmt.Errorf("overlay node %s answered for another info hash", s.addr)
 	}
 	return &m, nil

@@ -73,7 +73,7 @@ func chain(nodes []*Node) {
 
 func TestDiscoverWalksTheOverlayBreadthFirst(t *testing.T) {
 	cfg := fastConfig(1)
-	cfg.GossipInterval, cfg.HealthInterval, cfg.ProbeInterval = time.Hour, time.Hour, time.Hour
+	cfg.HealthInterval, cfg.ProbeInterval = time.Hour, time.Hour
 	h := ih(9)
 	far := Provider{Addr: "127.0.0.1:7000", LastSeen: time.Now()}
 	// newChain returns five nodes, each knowing only the next; the last one
@@ -148,20 +148,39 @@ func TestAdvertiseAddr(t *testing.T) {
 	}
 }
 
-func TestAntiEntropyPullsWhatANewNodeLacks(t *testing.T) {
+func TestANewOwnerIsSyncedWhatItNowOwns(t *testing.T) {
 	cfg := fastConfig(1)
-	cfg.GossipInterval, cfg.HealthInterval, cfg.ProbeInterval = time.Hour, time.Hour, time.Hour
+	cfg.HealthInterval, cfg.ProbeInterval = time.Hour, time.Hour
 	a := startNode(t, cfg)
 	h := ih(4)
-	a.store.Merge(h, []Provider{{Addr: "127.0.0.1:7003", LastSeen: time.Now()}}, "") // no rumor
+	if err := a.Announce(testCtx(t, 5*time.Second), h, Provider{Addr: "127.0.0.1:7003"}); err != nil {
+		t.Fatal(err)
+	}
 	cfg.Bootstrap = []string{a.Addr()}
 	b := startNode(t, cfg)
-	if knows(b, h, "127.0.0.1:7003") {
-		t.Fatal("b knew the provider before gossiping")
+	if holds(b, h, "127.0.0.1:7003") {
+		t.Fatal("b held the provider before a synced it")
 	}
-	b.gossipRound(testCtx(t, 5*time.Second)) // b's store is empty: it pushes nothing
-	if !knows(b, h, "127.0.0.1:7003") {
-		t.Fatal("an anti-entropy round did not pull the provider")
+	// b's first health round makes a learn of it; a's first round finds b
+	// alive, its next pings b with the digest of what b now owns, which is
+	// wrong until a syncs it.
+	eventually(t, 5*time.Second, "a to hear of b", func() bool {
+		a.members.mu.Lock()
+		defer a.members.mu.Unlock()
+		return a.members.m[b.Addr()] != nil
+	})
+	a.probeRound(testCtx(t, 5*time.Second), true)
+	if !liveContains(a, b.Addr()) {
+		t.Fatal("a's health round did not find b alive")
+	}
+	a.probeRound(testCtx(t, 5*time.Second), true)
+	if !holds(b, h, "127.0.0.1:7003") {
+		t.Fatal("one health round did not sync the new owner")
+	}
+	// In step now: the next ping only renews.
+	a.probeRound(testCtx(t, 5*time.Second), true)
+	if got := b.store.Digest(a.Addr()); got.count != 1 {
+		t.Fatalf("b holds %d records of a, want 1", got.count)
 	}
 }
 

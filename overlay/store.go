@@ -6,272 +6,473 @@ import (
 	"time"
 )
 
-// StoreLimits are the Store's rules: entry lifetime, clock skew and caps.
+// StoreLimits are the Store's rules: lifetime, clock skew and caps. Caps are
+// in bytes (a record costs its kind, id and value plus a fixed overhead) so
+// they follow what the node can hold, not a count of torrents; none of them
+// ever evicts a record to make room, so no origin can push out another's.
 type StoreLimits struct {
-	TTL                 time.Duration // entries older than this are gone
-	MaxClockSkew        time.Duration // LastSeen later than now+skew becomes now
-	MaxPerHash          int           // entries per info hash
-	MaxHashes           int           // info hashes
-	MaxPerSource        int           // entries one source may hold
-	MaxPerSourcePerHash int           // entries one source may hold for one info hash
+	TTL             time.Duration // a record lives at most this long past its last renewal
+	MaxClockSkew    time.Duration // Seen later than now+skew becomes now
+	MaxBytes        int64         // all records
+	MaxOriginBytes  int64         // one origin's records
+	MaxValueBytes   int           // one record's value
+	MaxPerKey       int           // records under one (kind, key), all origins
+	MaxPerOriginKey int           // records one origin may hold under one (kind, key)
 }
 
 // limitsFrom takes the Store's rules from a node Config.
 func limitsFrom(c Config) StoreLimits {
 	return StoreLimits{
-		TTL:                 c.ProviderTTL,
-		MaxClockSkew:        c.MaxClockSkew,
-		MaxPerHash:          c.MaxProvidersPerHash,
-		MaxHashes:           c.MaxInfoHashes,
-		MaxPerSource:        c.MaxEntriesPerSource,
-		MaxPerSourcePerHash: c.MaxEntriesPerSourcePerHash,
+		TTL:             c.ProviderTTL,
+		MaxClockSkew:    c.MaxClockSkew,
+		MaxBytes:        c.MaxStoreBytes,
+		MaxOriginBytes:  c.MaxOriginBytes,
+		MaxValueBytes:   c.MaxValueBytes,
+		MaxPerKey:       c.MaxRecordsPerKey,
+		MaxPerOriginKey: c.MaxRecordsPerOriginKey,
 	}
 }
 
-// Store keeps, per info hash, one Provider entry per address. It merges by
-// last-writer-wins on LastSeen, forgets entries a TTL after their LastSeen, and
-// bounds its size. It knows nothing of the network; sources are opaque strings
-// (the node passes the sender's IP; "" is the local node, which no per-source
-// cap limits).
+// Store keeps the records this node holds as an owner, per origin: the
+// overlay node that published them (the empty origin is this node's own
+// local use, which no per-origin cap limits). Within an origin the newest
+// write of an ID wins; readers merge the origins by last-writer-wins. It
+// knows nothing of the network.
 type Store struct {
 	lim StoreLimits
 	now func() time.Time
 
-	mu        sync.RWMutex
-	hashes    map[[20]byte]map[string]entry
-	bySource  map[string]int
-	bySrcHash map[srcHash]int
+	mu      sync.RWMutex
+	recs    map[storeKey]*stored
+	byKey   map[kindKey][]*stored // every origin's records of a key
+	origins map[string]*originSet
+	bytes   int64
 }
 
-type entry struct {
-	p      Provider
-	source string // who first inserted it; caps count against this source
+type kindKey struct {
+	kind string
+	key  [20]byte
 }
 
-type srcHash struct {
-	source string
-	ih     [20]byte
+type storeKey struct {
+	origin, kind, id string
+	key              [20]byte
+}
+
+type originSet struct {
+	list  []*stored // the origin's records, each knowing its index here
+	bytes int64
+	gen   uint64 // sync generation (see BeginSync)
+	full  bool   // a record was refused for this origin's caps since the last BeginSync
+}
+
+type stored struct {
+	r      Record
+	origin string
+	gen    uint64
+	at     int // index in its origin's list
 }
 
 // NewStore returns an empty store with the given rules.
 func NewStore(lim StoreLimits) *Store {
 	return &Store{
-		lim:       lim,
-		now:       time.Now,
-		hashes:    make(map[[20]byte]map[string]entry),
-		bySource:  make(map[string]int),
-		bySrcHash: make(map[srcHash]int),
+		lim:     lim,
+		now:     time.Now,
+		recs:    make(map[storeKey]*stored),
+		byKey:   make(map[kindKey][]*stored),
+		origins: make(map[string]*originSet),
 	}
 }
 
-func (s *Store) expired(p Provider, now time.Time) bool {
-	return now.Sub(p.LastSeen) > s.lim.TTL
+// normalize clamps a Seen from the future to now, cuts it to the wire's
+// millisecond precision and bounds Expires to now+TTL (a zero Expires means
+// Seen+TTL).
+func (s *Store) normalize(r Record, now time.Time) Record {
+	if r.Seen.After(now.Add(s.lim.MaxClockSkew)) {
+		r.Seen = now
+	}
+	r.Seen = time.UnixMilli(r.Seen.UnixMilli())
+	if r.Expires.IsZero() {
+		r.Expires = r.Seen.Add(s.lim.TTL)
+	}
+	if limit := now.Add(s.lim.TTL); r.Expires.After(limit) {
+		r.Expires = limit
+	}
+	r.Expires = time.UnixMilli(r.Expires.UnixMilli())
+	return r
 }
 
-// wins reports whether a replaces b under last-writer-wins; ties break towards
-// a tombstone, then fewer bytes left, then the greater peer id, so every node
-// picks the same entry.
-func wins(a, b Provider) bool {
-	if !a.LastSeen.Equal(b.LastSeen) {
-		return a.LastSeen.After(b.LastSeen)
-	}
-	if a.Stopped != b.Stopped {
-		return a.Stopped
-	}
-	if a.Left != b.Left {
-		return a.Left < b.Left
-	}
-	return a.PeerID > b.PeerID
-}
+func expired(r Record, now time.Time) bool { return !now.Before(r.Expires) }
 
-// normalize clamps a LastSeen from the future to now and cuts it to the wire's
-// millisecond precision so local and gossiped copies compare equal.
-func (s *Store) normalize(p Provider, now time.Time) Provider {
-	if p.LastSeen.After(now.Add(s.lim.MaxClockSkew)) {
-		p.LastSeen = now
-	}
-	p.LastSeen = time.UnixMilli(p.LastSeen.UnixMilli())
-	return p
-}
-
-// Merge applies ps to the entries of infoHash, as received from source, and
-// returns the entries that changed the store (new, or newer than what it held).
-// Invalid and expired entries, and entries beyond a cap, are ignored.
-func (s *Store) Merge(infoHash [20]byte, ps []Provider, source string) []Provider {
+// Put applies records received from origin and returns those that changed
+// the store. Invalid and expired records, and new records beyond a cap, are
+// ignored.
+func (s *Store) Put(origin string, rs []Record) []Record {
 	now := s.now()
-	var changed []Provider
+	var changed []Record
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range ps {
-		if p.validate() != nil {
+	for _, r := range rs {
+		if r.validate(s.lim.MaxValueBytes) != nil {
 			continue
 		}
-		p = s.normalize(p, now)
-		if s.expired(p, now) {
+		r = s.normalize(r, now)
+		if expired(r, now) {
 			continue
 		}
-		if s.put(infoHash, p, source, now) {
-			changed = append(changed, p)
+		if s.put(origin, r, now) {
+			changed = append(changed, r)
 		}
 	}
 	return changed
 }
 
-// put stores one normalized entry; s.mu is held.
-func (s *Store) put(ih [20]byte, p Provider, source string, now time.Time) bool {
-	m := s.hashes[ih]
-	if old, ok := m[p.Addr]; ok {
-		if !s.expired(old.p, now) && !wins(p, old.p) {
+// originCount returns how many records origin holds under kk; s.mu is held.
+func (s *Store) originCount(origin string, kk kindKey) int {
+	n := 0
+	for _, e := range s.byKey[kk] {
+		if e.origin == origin {
+			n++
+		}
+	}
+	return n
+}
+
+// put stores one normalized record; s.mu is held.
+func (s *Store) put(origin string, r Record, now time.Time) bool {
+	kk := kindKey{r.Kind, r.Key}
+	sk := storeKey{origin, r.Kind, r.ID, r.Key}
+	os := s.origins[origin]
+	if old := s.recs[sk]; old != nil {
+		old.gen = os.gen
+		switch {
+		case !expired(old.r, now) && sameContent(old.r, r) && old.r.Seen.Equal(r.Seen):
+			if r.Expires.After(old.r.Expires) {
+				old.r.Expires = r.Expires
+			}
+			return false
+		case !expired(old.r, now) && !recordWins(r, old.r):
 			return false
 		}
-		m[p.Addr] = entry{p: p, source: old.source}
+		grow := r.size() - old.r.size()
+		if origin != "" && os.bytes+grow > s.lim.MaxOriginBytes || s.bytes+grow > s.lim.MaxBytes {
+			return false
+		}
+		os.bytes += grow
+		s.bytes += grow
+		old.r = r
 		return true
 	}
-	if m == nil {
-		if len(s.hashes) >= s.lim.MaxHashes {
-			return false
-		}
+	size := r.size()
+	refuse := s.bytes+size > s.lim.MaxBytes || len(s.byKey[kk]) >= s.lim.MaxPerKey
+	if origin != "" {
+		refuse = refuse || size > s.lim.MaxOriginBytes ||
+			os != nil && (os.bytes+size > s.lim.MaxOriginBytes || s.originCount(origin, kk) >= s.lim.MaxPerOriginKey)
 	}
-	if source != "" {
-		if s.bySource[source] >= s.lim.MaxPerSource ||
-			s.bySrcHash[srcHash{source, ih}] >= s.lim.MaxPerSourcePerHash {
-			return false
-		}
+	if refuse && origin == "" {
+		return false
 	}
-	if len(m) >= s.lim.MaxPerHash {
-		// Full: the new entry may only push out the stalest one.
-		var oldest string
-		for addr, e := range m {
-			if oldest == "" || e.p.LastSeen.Before(m[oldest].p.LastSeen) {
-				oldest = addr
-			}
-		}
-		if !p.LastSeen.After(m[oldest].p.LastSeen) {
-			return false
-		}
-		s.remove(ih, m, oldest)
+	if os == nil {
+		os = &originSet{}
+		s.origins[origin] = os
 	}
-	if m == nil {
-		m = make(map[string]entry)
-		s.hashes[ih] = m
+	if refuse {
+		os.full = true
+		return false
 	}
-	m[p.Addr] = entry{p: p, source: source}
-	if source != "" {
-		s.bySource[source]++
-		s.bySrcHash[srcHash{source, ih}]++
-	}
+	e := &stored{r: r, origin: origin, gen: os.gen, at: len(os.list)}
+	s.recs[sk] = e
+	s.byKey[kk] = append(s.byKey[kk], e)
+	os.list = append(os.list, e)
+	os.bytes += size
+	s.bytes += size
 	return true
 }
 
-// remove deletes one entry and its counts; s.mu is held.
-func (s *Store) remove(ih [20]byte, m map[string]entry, addr string) {
-	e := m[addr]
-	delete(m, addr)
-	if e.source != "" {
-		if s.bySource[e.source]--; s.bySource[e.source] <= 0 {
-			delete(s.bySource, e.source)
-		}
-		k := srcHash{e.source, ih}
-		if s.bySrcHash[k]--; s.bySrcHash[k] <= 0 {
-			delete(s.bySrcHash, k)
-		}
+// remove deletes one record; s.mu is held.
+func (s *Store) remove(e *stored) {
+	r := e.r
+	delete(s.recs, storeKey{e.origin, r.Kind, r.ID, r.Key})
+	kk := kindKey{r.Kind, r.Key}
+	l := s.byKey[kk]
+	if i := slices.Index(l, e); i >= 0 {
+		l[i] = l[len(l)-1]
+		l[len(l)-1] = nil
+		l = l[:len(l)-1]
 	}
-	if len(m) == 0 {
-		delete(s.hashes, ih)
+	if len(l) == 0 {
+		delete(s.byKey, kk)
+	} else {
+		s.byKey[kk] = l
+	}
+	os := s.origins[e.origin]
+	last := os.list[len(os.list)-1]
+	os.list[e.at] = last
+	last.at = e.at
+	os.list[len(os.list)-1] = nil
+	os.list = os.list[:len(os.list)-1]
+	os.bytes -= r.size()
+	s.bytes -= r.size()
+	if len(os.list) == 0 && os.gen == 0 && !os.full {
+		delete(s.origins, e.origin)
 	}
 }
 
-// Lookup returns up to limit live providers of infoHash (never stopped or
-// expired ones), most recently seen first. limit <= 0 means all.
-func (s *Store) Lookup(infoHash [20]byte, limit int) []Provider {
+// Query returns up to limit live records of (kind, key): per ID the newest
+// of every origin's, tombstones and expired records left out, the most
+// recently seen first. limit <= 0 means all.
+func (s *Store) Query(kind string, key [20]byte, limit int) []Record {
+	return mergeRecords(limit, s.records(kind, key))
+}
+
+// records returns every unexpired record of (kind, key), all origins.
+func (s *Store) records(kind string, key [20]byte) []Record {
 	now := s.now()
 	s.mu.RLock()
-	var out []Provider
-	for _, e := range s.hashes[infoHash] {
-		if !e.p.Stopped && !s.expired(e.p, now) {
-			out = append(out, e.p)
+	defer s.mu.RUnlock()
+	var out []Record
+	for _, e := range s.byKey[kindKey{kind, key}] {
+		if !expired(e.r, now) {
+			out = append(out, e.r)
 		}
 	}
-	s.mu.RUnlock()
-	sortByLastSeen(out)
+	return out
+}
+
+// mergeRecords merges record lists by ID (last-writer-wins), drops
+// tombstones and returns up to limit, the most recently seen first.
+func mergeRecords(limit int, lists ...[]Record) []Record {
+	best := make(map[string]Record)
+	for _, l := range lists {
+		for _, r := range l {
+			if old, ok := best[r.ID]; !ok || recordWins(r, old) {
+				best[r.ID] = r
+			}
+		}
+	}
+	out := make([]Record, 0, len(best))
+	for _, r := range best {
+		if !r.Stopped {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int {
+		if c := b.Seen.Compare(a.Seen); c != 0 {
+			return c
+		}
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out
 }
 
-// Entries returns every unexpired entry of infoHash, tombstones included, the
-// most recent first: what gossip carries.
-func (s *Store) Entries(infoHash [20]byte) []Provider {
+// Digest summarises origin's unexpired records: what an origin's ping
+// compares with what it holds for this node.
+func (s *Store) Digest(origin string) digest {
 	now := s.now()
+	var d digest
 	s.mu.RLock()
-	out := make([]Provider, 0, len(s.hashes[infoHash]))
-	for _, e := range s.hashes[infoHash] {
-		if !s.expired(e.p, now) {
-			out = append(out, e.p)
-		}
-	}
-	s.mu.RUnlock()
-	sortByLastSeen(out)
-	return out
-}
-
-// Newer returns up to limit unexpired entries of infoHash that theirs lacks or
-// holds an older version of: what a push-pull reply sends back.
-func (s *Store) Newer(infoHash [20]byte, theirs []Provider, limit int) []Provider {
-	have := make(map[string]Provider, len(theirs))
-	for _, p := range theirs {
-		have[p.Addr] = s.normalize(p, s.now())
-	}
-	var out []Provider
-	for _, p := range s.Entries(infoHash) {
-		if q, ok := have[p.Addr]; !ok || wins(p, q) {
-			out = append(out, p)
-			if len(out) == limit {
-				break
+	defer s.mu.RUnlock()
+	if os := s.origins[origin]; os != nil {
+		for _, e := range os.list {
+			if !expired(e.r, now) {
+				d.add(e.r)
 			}
 		}
 	}
-	return out
+	return d
 }
 
-// InfoHashes returns the info hashes the store holds entries for.
-func (s *Store) InfoHashes() [][20]byte {
+// Renew extends origin's unexpired records, but those named in except, to
+// live until exp (at most now+TTL): the lease its ping grants when the
+// digests agree. The records in except are the origin's dying ones, which
+// keep their own expiry.
+func (s *Store) Renew(origin string, exp time.Time, except []Record) {
+	now := s.now()
+	if limit := now.Add(s.lim.TTL); exp.After(limit) {
+		exp = limit
+	}
+	skip := make(map[recKey]bool, len(except))
+	for _, r := range except {
+		skip[recKey{r.Kind, r.Key, r.ID}] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if os := s.origins[origin]; os != nil {
+		for _, e := range os.list {
+			if !expired(e.r, now) && exp.After(e.r.Expires) && !skip[recKey{e.r.Kind, e.r.Key, e.r.ID}] {
+				e.r.Expires = exp
+			}
+		}
+	}
+}
+
+// BeginSync starts replacing origin's records: records Put from now on are
+// marked, and EndSync removes the unmarked ones.
+func (s *Store) BeginSync(origin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	os := s.origins[origin]
+	if os == nil {
+		os = &originSet{}
+		s.origins[origin] = os
+	}
+	os.gen++
+	os.full = false
+}
+
+// OriginFull reports whether origin sent more than its caps let this store
+// hold since its last sync began: its digest cannot match, and syncing it
+// again would only resend what is refused.
+func (s *Store) OriginFull(origin string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([][20]byte, 0, len(s.hashes))
-	for ih := range s.hashes {
-		out = append(out, ih)
-	}
-	return out
+	os := s.origins[origin]
+	return os != nil && os.full
 }
 
-// Sweep removes expired entries and returns how many went.
+// EndSync removes origin's records not Put since BeginSync.
+func (s *Store) EndSync(origin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	os := s.origins[origin]
+	if os == nil {
+		return
+	}
+	gen := os.gen
+	os.gen = 0
+	for _, e := range slices.Clone(os.list) {
+		if e.gen != gen {
+			s.remove(e)
+		}
+	}
+	for _, e := range os.list {
+		e.gen = 0
+	}
+	if len(os.list) == 0 && !os.full {
+		delete(s.origins, origin)
+	}
+}
+
+// DropOrigin removes every record of origin (a node found dead) and returns
+// how many went.
+func (s *Store) DropOrigin(origin string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	os := s.origins[origin]
+	if os == nil {
+		return 0
+	}
+	n := len(os.list)
+	os.full = false
+	for _, e := range slices.Clone(os.list) {
+		s.remove(e)
+	}
+	delete(s.origins, origin)
+	return n
+}
+
+// OriginLen returns how many records origin holds here, expired ones not
+// yet swept included.
+func (s *Store) OriginLen(origin string) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if os := s.origins[origin]; os != nil {
+		return len(os.list)
+	}
+	return 0
+}
+
+// Sweep removes expired records and returns how many went.
 func (s *Store) Sweep() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for ih, m := range s.hashes {
-		for addr, e := range m {
-			if s.expired(e.p, now) {
-				s.remove(ih, m, addr)
-				n++
-			}
+	for _, e := range s.recs {
+		if expired(e.r, now) {
+			s.remove(e)
+			n++
 		}
 	}
 	return n
 }
 
-// Len returns the number of entries held, expired ones not yet swept included.
+// Len returns the number of records held, expired ones not yet swept
+// included.
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := 0
-	for _, m := range s.hashes {
-		n += len(m)
+	return len(s.recs)
+}
+
+// Bytes returns what the held records cost in the byte caps.
+func (s *Store) Bytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.bytes
+}
+
+// Merge stores providers of infoHash as records of origin and returns the
+// providers that changed the store (the provider kind of Put).
+func (s *Store) Merge(infoHash [20]byte, ps []Provider, origin string) []Provider {
+	rs := make([]Record, 0, len(ps))
+	for _, p := range ps {
+		if p.validate() == nil {
+			rs = append(rs, providerRecord(infoHash, p))
+		}
 	}
-	return n
+	var out []Provider
+	for _, r := range s.Put(origin, rs) {
+		if p, ok := recordProvider(r); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Lookup returns up to limit live providers of infoHash (never stopped or
+// expired ones), most recently seen first. limit <= 0 means all.
+func (s *Store) Lookup(infoHash [20]byte, limit int) []Provider {
+	return providersOf(s.Query(KindProvider, infoHash, limit))
+}
+
+// Entries returns every unexpired provider of infoHash, tombstones
+// included (the newest per address), the most recent first.
+func (s *Store) Entries(infoHash [20]byte) []Provider {
+	best := make(map[string]Record)
+	for _, r := range s.records(KindProvider, infoHash) {
+		if old, ok := best[r.ID]; !ok || recordWins(r, old) {
+			best[r.ID] = r
+		}
+	}
+	var out []Provider
+	for _, r := range best {
+		if p, ok := recordProvider(r); ok {
+			out = append(out, p)
+		}
+	}
+	sortByLastSeen(out)
+	return out
+}
+
+// providersOf turns provider records into Providers, skipping others.
+func providersOf(rs []Record) []Provider {
+	out := make([]Provider, 0, len(rs))
+	for _, r := range rs {
+		if p, ok := recordProvider(r); ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func sortByLastSeen(ps []Provider) {

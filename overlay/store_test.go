@@ -9,7 +9,9 @@ import (
 var t0 = time.UnixMilli(1_700_000_000_000)
 
 func testLimits() StoreLimits {
-	return StoreLimits{TTL: 90 * time.Second, MaxClockSkew: 2 * time.Second, MaxPerHash: 8, MaxHashes: 4, MaxPerSource: 10, MaxPerSourcePerHash: 5}
+	one := providerRecord(ih(1), prov("10.0.0.1:1", t0)).size()
+	return StoreLimits{TTL: 90 * time.Second, MaxClockSkew: 2 * time.Second, MaxValueBytes: 1024,
+		MaxPerKey: 8, MaxBytes: 24 * one, MaxOriginBytes: 10 * one, MaxPerOriginKey: 5}
 }
 
 func newTestStore(now *time.Time) *Store {
@@ -89,8 +91,8 @@ func TestStoreMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			now := t0
 			s := newTestStore(&now)
-			s.Merge(ih(1), tt.first, "10.9.9.9")
-			if got := s.Merge(ih(1), tt.then, "10.9.9.8"); len(got) != tt.changed {
+			s.Merge(ih(1), tt.first, "10.9.9.9:6000")
+			if got := s.Merge(ih(1), tt.then, "10.9.9.9:6000"); len(got) != tt.changed {
 				t.Errorf("changed %d entries, want %d: %v", len(got), tt.changed, got)
 			}
 			assertProviders(t, s.Lookup(ih(1), 0), tt.want)
@@ -129,8 +131,8 @@ func TestStoreDropsExpiredOnReadAndSweep(t *testing.T) {
 	}
 	now = t0.Add(200 * time.Second)
 	s.Sweep()
-	if s.Len() != 0 || len(s.InfoHashes()) != 0 {
-		t.Fatalf("store not empty after everything expired: %d entries, %d hashes", s.Len(), len(s.InfoHashes()))
+	if s.Len() != 0 || s.Bytes() != 0 {
+		t.Fatalf("store not empty after everything expired: %d entries, %d bytes", s.Len(), s.Bytes())
 	}
 }
 
@@ -183,31 +185,34 @@ func TestStoreCaps(t *testing.T) {
 			t.Fatalf("evil source holds %d entries, want 10", s.Len())
 		}
 	})
-	t.Run("info hashes are capped", func(t *testing.T) {
+	t.Run("the store's bytes are capped and nothing is evicted", func(t *testing.T) {
 		now := t0
 		s := newTestStore(&now)
-		for h := range 10 {
-			s.Merge(ih(byte(h)), []Provider{prov("10.0.0.1:1", t0)}, "")
+		for o := range 4 {
+			for h := range 2 {
+				for i := range 5 {
+					s.Merge(ih(byte(2*o+h)), []Provider{prov(fmt.Sprintf("10.%d.%d.%d:1", o, h, i+1), t0)}, fmt.Sprint("origin", o))
+				}
+			}
 		}
-		if n := len(s.InfoHashes()); n != 4 {
-			t.Fatalf("%d info hashes, want 4", n)
+		if s.Len() != 24 {
+			t.Fatalf("store holds %d records, want 24 (its byte cap)", s.Len())
+		}
+		if c := s.Merge(ih(1), []Provider{prov("10.9.9.9:1", t0.Add(time.Second))}, "late"); len(c) != 0 || s.OriginLen("origin0") != 10 {
+			t.Fatalf("a full store took a newer record (%v) or dropped an old one", c)
 		}
 	})
-	t.Run("a full hash only takes entries newer than its stalest", func(t *testing.T) {
+	t.Run("a full key refuses new records instead of evicting", func(t *testing.T) {
 		now := t0
 		s := newTestStore(&now)
 		for i := range 8 {
-			s.Merge(ih(1), []Provider{prov(fmt.Sprintf("10.0.0.%d:1", i+1), t0.Add(time.Duration(i-10)*time.Second))}, "")
+			s.Merge(ih(1), []Provider{prov(fmt.Sprintf("10.0.0.%d:1", i+1), t0.Add(time.Duration(i-10)*time.Second))}, fmt.Sprint("o", i))
 		}
-		if c := s.Merge(ih(1), []Provider{prov("10.0.1.1:1", t0.Add(-11*time.Second))}, ""); len(c) != 0 {
-			t.Errorf("older entry pushed into a full hash")
+		if c := s.Merge(ih(1), []Provider{prov("10.0.1.2:1", t0)}, "other"); len(c) != 0 {
+			t.Errorf("a full key took a new record")
 		}
-		if c := s.Merge(ih(1), []Provider{prov("10.0.1.2:1", t0)}, ""); len(c) != 1 {
-			t.Errorf("newer entry refused by a full hash")
-		}
-		ps := s.Lookup(ih(1), 0)
-		if len(ps) != 8 || ps[0].Addr != "10.0.1.2:1" || ps[len(ps)-1].Addr != "10.0.0.2:1" {
-			t.Errorf("after eviction: %v", ps)
+		if ps := s.Lookup(ih(1), 0); len(ps) != 8 || ps[len(ps)-1].Addr != "10.0.0.1:1" {
+			t.Errorf("a full key lost a record: %v", ps)
 		}
 	})
 	t.Run("expiry gives a source its quota back", func(t *testing.T) {
@@ -232,13 +237,47 @@ func TestStoreLookupOrderAndLimit(t *testing.T) {
 	assertProviders(t, got, []Provider{prov("10.0.0.2:1", t0), prov("10.0.0.3:1", t0.Add(-time.Second))})
 }
 
-func TestStoreNewer(t *testing.T) {
+func TestStoreOriginsMergeByLastWriterWins(t *testing.T) {
 	now := t0
 	s := newTestStore(&now)
-	s.Merge(ih(1), []Provider{prov("10.0.0.1:1", t0), prov("10.0.0.2:1", t0), prov("10.0.0.3:1", t0)}, "")
-	theirs := []Provider{prov("10.0.0.1:1", t0), prov("10.0.0.2:1", t0.Add(-time.Second))}
-	got := s.Newer(ih(1), theirs, 100)
-	if len(got) != 2 {
-		t.Fatalf("Newer = %v, want 10.0.0.2 and 10.0.0.3", got)
+	s.Merge(ih(1), []Provider{prov("10.0.0.1:1", t0)}, "a:1")
+	s.Merge(ih(1), []Provider{{Addr: "10.0.0.1:1", LastSeen: t0.Add(time.Second), Stopped: true}}, "b:1")
+	if got := s.Lookup(ih(1), 0); len(got) != 0 {
+		t.Fatalf("a newer tombstone of another origin did not hide the provider: %v", got)
+	}
+	s.Merge(ih(1), []Provider{prov("10.0.0.1:1", t0.Add(2*time.Second))}, "a:1")
+	assertProviders(t, s.Lookup(ih(1), 0), []Provider{prov("10.0.0.1:1", t0.Add(2*time.Second))})
+}
+
+func TestStoreSyncRenewAndDrop(t *testing.T) {
+	now := t0
+	s := newTestStore(&now)
+	r1, r2, r3 := providerRecord(ih(1), prov("10.0.0.1:1", t0)), providerRecord(ih(1), prov("10.0.0.2:1", t0)), providerRecord(ih(2), prov("10.0.0.3:1", t0))
+	s.Put("o:1", []Record{r1, r2})
+	var want digest
+	want.add(s.normalize(r1, now))
+	want.add(s.normalize(r2, now))
+	if got := s.Digest("o:1"); got != want {
+		t.Fatalf("digest %+v, want %+v", got, want)
+	}
+	// A sync replaces the origin's set: r1 stays, r2 goes, r3 comes.
+	s.BeginSync("o:1")
+	s.Put("o:1", []Record{r1, r3})
+	s.EndSync("o:1")
+	if got := s.Lookup(ih(1), 0); len(got) != 1 || got[0].Addr != "10.0.0.1:1" {
+		t.Fatalf("after sync: %v", got)
+	}
+	if s.OriginLen("o:1") != 2 {
+		t.Fatalf("after sync the origin holds %d records, want 2", s.OriginLen("o:1"))
+	}
+	// A lease keeps them past their own expiry, but not the dying one.
+	now = t0.Add(60 * time.Second)
+	s.Renew("o:1", t0.Add(150*time.Second), []Record{r3})
+	now = t0.Add(120 * time.Second)
+	if len(s.Lookup(ih(1), 0)) != 1 || len(s.Lookup(ih(2), 0)) != 0 {
+		t.Fatalf("renewed %v, dying %v", s.Lookup(ih(1), 0), s.Lookup(ih(2), 0))
+	}
+	if s.DropOrigin("o:1") != 2 || s.Len() != 0 {
+		t.Fatalf("DropOrigin left %d records", s.Len())
 	}
 }

@@ -20,6 +20,10 @@ import (
 // reannounceEvery keeps --announce entries alive well within the 90 s TTL.
 const reannounceEvery = 30 * time.Second
 
+// joinWait is how long the first announce waits for the node to know
+// Replicas other nodes (a smaller overlay never gets there).
+const joinWait = 3 * time.Second
+
 // runNode implements `btclient node`: an overlay-only node, a rendezvous that
 // holds and gossips provider lists but downloads nothing.
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -106,17 +110,28 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { runErr <- n.Run(nodeCtx) }()
 
 	announceAll := func(ctx context.Context, stopped bool) {
+		// One batch: each owner gets its share in a few lines, and entries
+		// announced unchanged again only renew their lease.
+		rs := make([]overlay.Record, 0, len(provides))
 		for _, pr := range provides {
 			p := pr.p
 			p.Stopped = stopped
-			if err := n.Announce(ctx, pr.ih, p); err != nil {
-				log.Warn("announce failed", "info_hash", fmt.Sprintf("%x", pr.ih), "addr", p.Addr, "err", err)
-			}
+			p.LastSeen = time.Now()
+			rs = append(rs, overlay.ProviderRecord(pr.ih, p))
+		}
+		if err := n.PublishBatch(ctx, rs); err != nil {
+			log.Warn("announce failed", "entries", len(rs), "err", err)
 		}
 	}
 	var wg sync.WaitGroup
 	if len(provides) > 0 {
 		wg.Go(func() {
+			// Announcing before the node knows the overlay would send every
+			// entry to the bootstrap nodes; give it a few seconds to join.
+			joined := time.Now().Add(joinWait)
+			for len(n.LiveNodes()) < def.Replicas && time.Now().Before(joined) && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
 			t := time.NewTicker(reannounceEvery)
 			defer t.Stop()
 			for {
@@ -129,6 +144,24 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		})
 	}
+
+	wg.Go(func() {
+		// What the node's own requests cost, once a minute, by type.
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var args []any
+			for typ, c := range n.Traffic() {
+				args = append(args, typ, fmt.Sprintf("%d/%dB", c.Requests, c.Bytes))
+			}
+			log.Info("overlay traffic so far (requests/bytes by type)", args...)
+		}
+	})
 
 	var err2 error
 	select {
