@@ -51,6 +51,19 @@ func (c *Client) Lookup(ctx context.Context, addr string, infoHash [20]byte, lim
 	return replies[0].Providers, replies[0].Nodes, nil
 }
 
+// Query asks the node at addr for up to limit records of (kind, key); the
+// node asks the key's owners for them.
+func (c *Client) Query(ctx context.Context, addr, kind string, key [20]byte, limit int) ([]Record, error) {
+	if err := validKind(kind); err != nil {
+		return nil, err
+	}
+	replies, err := c.do(ctx, addr, message{Type: typeQuery, Kind: kind, Key: hexHash(key), Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	return replies[0].Records, nil
+}
+
 // Announce tells the node at addr that p provides infoHash (fire and forget:
 // a nil error means the line was sent). A zero LastSeen means now. The node
 // takes p's IP from the connection unless it comes from the node's own host.

@@ -428,8 +428,17 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 		if limit <= 0 || limit > n.cfg.MaxRecordsPerMessage {
 			limit = n.cfg.MaxRecordsPerMessage
 		}
+		var rs []Record
+		if m.From == "" {
+			// A client, not a node: query the owners for it.
+			qctx, cancel := context.WithTimeout(ctx, 2*n.cfg.LookupTimeout)
+			rs, _ = n.Query(qctx, m.Kind, key, limit)
+			cancel()
+		} else {
+			rs = n.store.Query(m.Kind, key, limit)
+		}
 		return &message{Type: typeQueryReply, Kind: m.Kind, Key: m.Key, From: n.addr,
-			Records: n.store.Query(m.Kind, key, limit), Nodes: n.nodesFor(key, m.From)}, true
+			Records: rs, Nodes: n.nodesFor(key, m.From)}, true
 	case typePut, typeSync:
 		if !n.isOrigin(m.From, remoteIP) {
 			n.stats.badMessages.Add(1)
@@ -597,6 +606,9 @@ func exchange(ctx context.Context, dial dialFunc, cd codec, maxLine int, addr st
 	defer s.close()
 	var replies []message
 	for _, req := range reqs {
+		if err := ctx.Err(); err != nil {
+			return replies, err // a long sync stops with its node
+		}
 		m, err := s.roundTrip(req)
 		if err != nil {
 			return replies, err

@@ -45,6 +45,10 @@ type Record struct {
 	// Expires is when holders drop the record unless its origin renews it.
 	// Set by the overlay; ignored on Publish.
 	Expires time.Time
+	// Origin is the overlay address of the node that published it, as the
+	// node holding it took it (puts are accepted only from their origin's
+	// IP). Set on the records Query returns; ignored on Publish and on puts.
+	Origin string
 }
 
 // size is what the record costs in the store's byte caps.
@@ -141,13 +145,14 @@ type wireRecord struct {
 	Seen    int64  `json:"seen"`
 	Expires int64  `json:"exp,omitempty"`
 	Stopped bool   `json:"stopped,omitempty"`
+	Origin  string `json:"origin,omitempty"`
 }
 
 // MarshalJSON writes {"kind","key","id","value","seen","exp","stopped"}: key
 // in hex, value in base64, times in unix milliseconds.
 func (r Record) MarshalJSON() ([]byte, error) {
 	w := wireRecord{Kind: r.Kind, Key: hex.EncodeToString(r.Key[:]), ID: r.ID, Value: r.Value,
-		Seen: r.Seen.UnixMilli(), Stopped: r.Stopped}
+		Seen: r.Seen.UnixMilli(), Stopped: r.Stopped, Origin: r.Origin}
 	if !r.Expires.IsZero() {
 		w.Expires = r.Expires.UnixMilli()
 	}
@@ -167,7 +172,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if w.Seen <= 0 {
 		return errors.New("record seen missing")
 	}
-	*r = Record{Kind: w.Kind, Key: key, ID: w.ID, Value: w.Value, Seen: time.UnixMilli(w.Seen), Stopped: w.Stopped}
+	*r = Record{Kind: w.Kind, Key: key, ID: w.ID, Value: w.Value, Seen: time.UnixMilli(w.Seen), Stopped: w.Stopped, Origin: w.Origin}
 	if w.Expires > 0 {
 		r.Expires = time.UnixMilli(w.Expires)
 	}

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -117,6 +118,7 @@ func (s *Store) Put(origin string, rs []Record) []Record {
 			continue
 		}
 		r = s.normalize(r, now)
+		r.Origin = "" // what a sender claims; the holder knows the origin
 		if expired(r, now) {
 			continue
 		}
@@ -218,9 +220,10 @@ func (s *Store) remove(e *stored) {
 	}
 }
 
-// Query returns up to limit live records of (kind, key): per ID the newest
-// of every origin's, tombstones and expired records left out, the most
-// recently seen first. limit <= 0 means all.
+// Query returns up to limit live records of (kind, key), each with the
+// origin it came from: per ID the newest of every origin's, tombstones and
+// expired records left out, the origins taking turns (see mergeRecords).
+// limit <= 0 means all.
 func (s *Store) Query(kind string, key [20]byte, limit int) []Record {
 	return mergeRecords(limit, s.records(kind, key))
 }
@@ -233,14 +236,18 @@ func (s *Store) records(kind string, key [20]byte) []Record {
 	var out []Record
 	for _, e := range s.byKey[kindKey{kind, key}] {
 		if !expired(e.r, now) {
-			out = append(out, e.r)
+			r := e.r
+			r.Origin = e.origin
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
 // mergeRecords merges record lists by ID (last-writer-wins), drops
-// tombstones and returns up to limit, the most recently seen first.
+// tombstones and returns up to limit: the origins take turns, each its most
+// recently seen first, so that no origin's records crowd out the others'
+// in a bounded answer, however many or fresh they are.
 func mergeRecords(limit int, lists ...[]Record) []Record {
 	best := make(map[string]Record)
 	for _, l := range lists {
@@ -250,24 +257,41 @@ func mergeRecords(limit int, lists ...[]Record) []Record {
 			}
 		}
 	}
-	out := make([]Record, 0, len(best))
+	byOrigin := map[string][]Record{}
 	for _, r := range best {
 		if !r.Stopped {
-			out = append(out, r)
+			byOrigin[r.Origin] = append(byOrigin[r.Origin], r)
 		}
 	}
-	slices.SortFunc(out, func(a, b Record) int {
+	newestFirst := func(a, b Record) int {
 		if c := b.Seen.Compare(a.Seen); c != 0 {
 			return c
 		}
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
+		return strings.Compare(a.ID, b.ID)
+	}
+	origins := make([]string, 0, len(byOrigin))
+	for o, rs := range byOrigin {
+		slices.SortFunc(rs, newestFirst)
+		origins = append(origins, o)
+	}
+	// Origins in the order of their newest record: the freshest first.
+	slices.SortFunc(origins, func(a, b string) int {
+		if c := newestFirst(byOrigin[a][0], byOrigin[b][0]); c != 0 {
+			return c
 		}
-		return 0
+		return strings.Compare(a, b)
 	})
+	out := make([]Record, 0, len(best))
+	for round := 0; len(origins) > 0; round++ {
+		kept := origins[:0]
+		for _, o := range origins {
+			if round < len(byOrigin[o]) {
+				out = append(out, byOrigin[o][round])
+				kept = append(kept, o)
+			}
+		}
+		origins = kept
+	}
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
