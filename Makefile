@@ -34,6 +34,8 @@ lint:
 # Unit tests of every package, with the race detector.
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	# The index's million-name flood, too slow under -race (which floods a tenth).
+	$(GO) test -count=1 -run '^TestHostilePublisherCannotDrownTheIndex$$' ./index/
 
 # Real processes on loopback: btclient against itself and real clients
 # (the chaos tests run through scripts/chaos.sh below).

@@ -220,6 +220,10 @@ func (s *Service) DHTStats() (st dht.Stats, ok bool) {
 	return s.dht.Stats(), true
 }
 
+// Overlay is the overlay node, nil in tracker mode: the session's other
+// users of the overlay (the name index) share it.
+func (s *Service) Overlay() *overlay.Node { return s.node }
+
 // OverlayAddr is the overlay node's address, "" in tracker mode.
 func (s *Service) OverlayAddr() string {
 	if s.node == nil {

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,4 +95,84 @@ func TestConfigFileWithEverySetting(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(msg), `"sharing-ratio"`) || strings.Count(strings.TrimSpace(string(msg)), "\n") != 0 {
 		t.Fatalf("a bad key: exit %d, %q; want 2 and one line naming the key", code, msg)
 	}
+}
+
+// Issue 17, done means 5, for the sharing daemon: every setting of
+// `btclient share` from the file (the folder itself included), then a bad key.
+func TestShareConfigFileWithEverySetting(t *testing.T) {
+	folder := t.TempDir()
+	randomFile(t, folder, ".hidden but shared.bin", 10<<10)
+	rpcAddr := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	status := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	dead := hostPort("127.0.0.1", freePort(t, "127.0.0.1"))
+	settings := map[string]string{
+		"rpc-listen": rpcAddr, "rpc-auth": "user:pass", "rpc-insecure": "false", "rpc-allow-host": "example.test",
+		"download-dir": t.TempDir(), "watch": t.TempDir(), "status": status, "share": folder, "share-hidden": "true",
+		"port": strconv.Itoa(freePort(t, "127.0.0.1")), "max-upload-rate": "10MiB", "max-download-rate": "50MiB",
+		"state-dir": t.TempDir(), "bootstrap": dead, "overlay-port": "0", "discovery-mode": "overlay",
+		"tracker": "http://" + dead + "/announce", "dns": dead, "advertise": "127.0.0.1", "swarm-key": "s3cret",
+		"register": "node1", "dns-api": "http://" + dead, "bind": "127.0.0.1", "fallback-after": "1s",
+		"dht": "false", "dht-port": "0", "dht-bootstrap": dead,
+	}
+	var conf strings.Builder
+	for _, name := range flagsOf(t, "share") {
+		if name == "help" || name == "version" || name == "config" {
+			continue
+		}
+		v, ok := settings[name]
+		if !ok {
+			t.Fatalf("the test has no value for --%s: add it", name)
+		}
+		fmt.Fprintf(&conf, "%s = %s\n", name, v)
+	}
+	path := filepath.Join(t.TempDir(), "share.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// No folder on the command line: the file names it.
+	p := btclient(t, "configured sharer", "share", "--config", path)
+	testwait.Until(t, 30*time.Second, "the hidden file shared, as the file says", func() bool {
+		if p.exited() {
+			t.Fatalf("exited: %s", tail(p.out.String(), 2000))
+		}
+		st, ok := getDaemonShare(status)
+		return ok && st == 1
+	})
+	d := &daemon{proc: p, t: t, rpcAddr: rpcAddr, auth: "user:pass"}
+	var got map[string]any
+	d.call("session-get", nil, &got)
+	if got["download-dir"] != settings["download-dir"] {
+		t.Errorf("download-dir %v, want the file's %s", got["download-dir"], settings["download-dir"])
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.conf")
+	os.WriteFile(bad, []byte("share="+folder+"\nshare-everything=yes\n"), 0o600)
+	cmd := exec.Command(binary, "share", "--config", bad)
+	msg, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(msg), `"share-everything"`) || strings.Count(strings.TrimSpace(string(msg)), "\n") != 0 {
+		t.Fatalf("a bad key: exit %d, %q; want 2 and one line naming the key", code, msg)
+	}
+}
+
+// getDaemonShare returns how many entries a daemon's shared folders publish.
+func getDaemonShare(addr string) (shared int, ok bool) {
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Share struct {
+			Folders []struct {
+				Shared int `json:"shared"`
+			} `json:"folders"`
+		} `json:"share"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return 0, false
+	}
+	for _, f := range body.Share.Folders {
+		shared += f.Shared
+	}
+	return shared, true
 }

@@ -216,12 +216,14 @@ type Result struct {
 	Magnet    string `json:"magnet"`
 }
 
-// MaxRecordsPerWord bounds the records a search reads for one word.
-const MaxRecordsPerWord = 2000
+// CheckQuery returns the error Search would give for the query itself
+// (ErrNoWords, ErrTooManyWords, ErrQueryTooLong), nil if it is searchable.
+func CheckQuery(query string) error {
+	_, err := queryWords(query)
+	return err
+}
 
-// Search finds the torrents whose words include every word of query, best
-// first (most providers, then by name), at most limit (0: 50).
-func Search(ctx context.Context, store Store, query string, limit int) ([]Result, error) {
+func queryWords(query string) ([]string, error) {
 	if len(query) > MaxQueryBytes {
 		return nil, ErrQueryTooLong
 	}
@@ -231,6 +233,19 @@ func Search(ctx context.Context, store Store, query string, limit int) ([]Result
 		return nil, ErrNoWords
 	case len(words) > MaxQueryWords:
 		return nil, ErrTooManyWords
+	}
+	return words, nil
+}
+
+// MaxRecordsPerWord bounds the records a search reads for one word.
+const MaxRecordsPerWord = 2000
+
+// Search finds the torrents whose words include every word of query, best
+// first (most providers, then by name), at most limit (0: 50).
+func Search(ctx context.Context, store Store, query string, limit int) ([]Result, error) {
+	words, err := queryWords(query)
+	if err != nil {
+		return nil, err
 	}
 	if limit <= 0 {
 		limit = 50
@@ -247,57 +262,55 @@ func Search(ctx context.Context, store Store, query string, limit int) ([]Result
 			return nil, fmt.Errorf("index: search: %w", err)
 		}
 	}
-	// The rarest word first: the torrents it names are the candidates.
-	slices.SortStableFunc(recs, func(a, b []Record) int { return len(a) - len(b) })
 	return merge(recs, limit), nil
 }
 
-// found is what the records say of one torrent.
-type found struct {
-	words int
-	hosts map[string]value // what each providing host says of it
-}
+// SaturatedAt is how many records make a word too common to exclude
+// anything: the overlay answers at most 100 records of a key (its
+// MaxRecordsPerMessage), so a torrent missing from a word that common may
+// only have been left out.
+const SaturatedAt = 100
 
-// merge keeps the torrents that every word's records name, once per host.
+// merge keeps the torrents that the rarest word's records name and that
+// every other word's records name too (words too common to tell aside),
+// counting the hosts that publish each under the rarest word.
 func merge(perWord [][]Record, limit int) []Result {
-	byHash := map[string]*found{}
-	for i, recs := range perWord {
+	perWord = slices.Clone(perWord)
+	slices.SortStableFunc(perWord, func(a, b []Record) int { return len(a) - len(b) })
+	hosts := map[string]map[string]value{} // info hash → host → what it says
+	for _, r := range perWord[0] {
+		id, v, ok := parseRecord(r)
+		if !ok {
+			continue
+		}
+		if hosts[id] == nil {
+			hosts[id] = map[string]value{}
+		}
+		hosts[id][host(r.Origin)] = v
+	}
+	for _, recs := range perWord[1:] {
+		if len(recs) >= SaturatedAt {
+			continue
+		}
+		named := map[string]bool{}
 		for _, r := range recs {
-			ih, err := hex.DecodeString(r.ID)
-			if err != nil || len(ih) != 20 || len(r.Value) > MaxValueBytes {
-				continue
+			if id, _, ok := parseRecord(r); ok {
+				named[id] = true
 			}
-			var v value
-			if json.Unmarshal(r.Value, &v) != nil || v.Size < 0 || v.Files < 0 {
-				continue
-			}
-			id := strings.ToLower(r.ID)
-			f := byHash[id]
-			if f == nil {
-				if i > 0 {
-					continue // not under the first word: cannot have them all
-				}
-				f = &found{hosts: map[string]value{}}
-				byHash[id] = f
-			}
-			if f.words == i {
-				f.words = i + 1 // counted once per word
-			}
-			if i == 0 {
-				f.hosts[host(r.Origin)] = v
+		}
+		for id := range hosts {
+			if !named[id] {
+				delete(hosts, id)
 			}
 		}
 	}
 	var out []Result
-	for id, f := range byHash {
-		if f.words != len(perWord) || len(f.hosts) == 0 {
-			continue
-		}
-		v := consensus(f.hosts)
+	for id, hs := range hosts {
+		v := consensus(hs)
 		var ih [20]byte
 		hex.Decode(ih[:], []byte(id))
 		name := CleanName(v.Name)
-		out = append(out, Result{InfoHash: id, Name: name, Size: v.Size, Files: v.Files, Providers: len(f.hosts),
+		out = append(out, Result{InfoHash: id, Name: name, Size: v.Size, Files: v.Files, Providers: len(hs),
 			Magnet: (&torrent.Magnet{InfoHash: ih, Name: name}).String()})
 	}
 	slices.SortFunc(out, func(a, b Result) int {
@@ -313,6 +326,18 @@ func merge(perWord [][]Record, limit int) []Result {
 		out = out[:limit]
 	}
 	return out
+}
+
+// parseRecord checks one record: its info hash (lower-case hex) and value.
+func parseRecord(r Record) (id string, v value, ok bool) {
+	ih, err := hex.DecodeString(r.ID)
+	if err != nil || len(ih) != 20 || len(r.Value) > MaxValueBytes {
+		return "", v, false
+	}
+	if json.Unmarshal(r.Value, &v) != nil || v.Size < 0 || v.Files < 0 {
+		return "", v, false
+	}
+	return hex.EncodeToString(ih), v, true
 }
 
 // consensus is what most hosts say of a torrent (ties: the smallest name),

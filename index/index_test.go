@@ -275,3 +275,28 @@ func TestFollowKeepsPublishedWhatIsSeeded(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A word so common that the overlay holds only some of its records cannot
+// exclude a torrent the rarer words name.
+func TestSaturatedWordsDoNotExclude(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStore()
+	pub := NewPublisher(s.as("10.0.0.1:1"), 0)
+	for i := range SaturatedAt + 10 {
+		if err := pub.Add(ctx, entry(fmt.Sprintf("common %d", i), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rare := entry("common rare", 1)
+	if err := pub.Add(ctx, rare); err != nil {
+		t.Fatal(err)
+	}
+	// The overlay kept only some of "common": not the rare one's.
+	s.mu.Lock()
+	delete(s.recs[Key("common")], "10.0.0.1:1 "+hex.EncodeToString(rare.InfoHash[:]))
+	s.mu.Unlock()
+	rs, err := Search(ctx, s.as("10.0.0.2:1"), "rare common", 10)
+	if err != nil || len(rs) != 1 || rs[0].Name != "common rare" {
+		t.Fatalf("results %+v, %v; want the rare one", rs, err)
+	}
+}

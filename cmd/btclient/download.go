@@ -196,7 +196,7 @@ func download(ctx context.Context, f downloadFlags, cfg session.Config, add sess
 		log.Info("overlay listening", "addr", a, "bootstrap", f.session.discovery.bootstrap)
 	}
 	if f.status != "" {
-		stop, err := serveStatus(ctx, f.status, sess, t, log)
+		stop, err := serveStatus(ctx, f.status, sess, t, nil, log)
 		if err != nil {
 			return err
 		}

@@ -31,6 +31,8 @@ func subcommands() map[string]subcommand {
 		"create":  runCreate,  // write a .torrent for a file or directory
 		"daemon":  runDaemon,  // many torrents, driven through the RPC and the web page
 		"remote":  runRemote,  // drive a daemon through its RPC
+		"share":   runShare,   // a daemon sharing folders: seeded and found by name
+		"search":  runSearch,  // search the overlay's index by name
 		"info":    runInfo,    // print what a .torrent describes
 		"tracker": runTracker, // run the HTTP tracker
 		"dnsd":    runDNSD,    // run the DNS service

@@ -75,7 +75,9 @@ func statusOf(s session.Status) statusJSON {
 // statusHandler serves /status and /metrics. With one torrent (the
 // single-torrent command) /status is that torrent's object; a daemon's
 // lists every torrent beside the session's totals.
-func statusHandler(sess *session.Session, one *session.Torrent) http.Handler {
+// shared, when set, gives a daemon's "share" object (its shared folders
+// and what its index publishes).
+func statusHandler(sess *session.Session, one *session.Torrent, shared func() map[string]any) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -92,7 +94,11 @@ func statusHandler(sess *session.Session, one *session.Torrent) http.Handler {
 			Torrents []statusJSON   `json:"torrents"`
 			Totals   session.Totals `json:"totals"`
 			DHT      *dhtJSON       `json:"dht,omitempty"`
+			Share    map[string]any `json:"share,omitempty"`
 		}{Torrents: []statusJSON{}, Totals: sess.Totals(), DHT: dhtStatus(sess)}
+		if shared != nil {
+			body.Share = shared()
+		}
 		for _, t := range sess.List() {
 			body.Torrents = append(body.Torrents, statusOf(t.Status()))
 		}
@@ -171,13 +177,13 @@ func writeMetrics(w io.Writer, sess *session.Session) {
 
 // serveStatus starts the status server on addr; stop shuts it down. one,
 // when set, is the torrent a single-torrent /status describes.
-func serveStatus(ctx context.Context, addr string, sess *session.Session, one *session.Torrent, log *slog.Logger) (stop func(), err error) {
+func serveStatus(ctx context.Context, addr string, sess *session.Session, one *session.Torrent, shared func() map[string]any, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("status listener: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           statusHandler(sess, one),
+		Handler:           statusHandler(sess, one, shared),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
