@@ -1,8 +1,9 @@
 // Package storage keeps a torrent's bytes on disk: it maps offsets in the
 // torrent's concatenated data onto one or many files and reads and writes
 // them positionally and buffers nothing. Reads take no lock; writes to one
-// file are serialized (see diskFile.writeMu). What it last read or wrote
-// stays in the page cache up to a window (see DefaultCacheWindow).
+// file are serialized (see diskFile.writeMu). What it brought into the page
+// cache stays there up to a window; what was cached before it came, it
+// leaves cached (see DefaultCacheWindow).
 package storage
 
 import (
@@ -84,6 +85,9 @@ func OpenDisk(dir string, layout []FileSpec) (*Disk, error) {
 		} else if !ro {
 			reserve(f, fs.Length)
 		}
+		if f != nil {
+			setReadahead(f, false) // the window reads ahead itself
+		}
 		d.files = append(d.files, diskFile{FileSpec: fs, f: f, writeMu: new(sync.Mutex)})
 	}
 	d.total = off
@@ -125,7 +129,14 @@ func openFile(path string) (*os.File, bool, error) {
 // setCacheWindow sets how many bytes of what d last read or wrote stay in
 // the page cache (DefaultCacheWindow unless set); n <= 0 leaves it all to
 // the kernel. Call it before d is used.
-func (d *Disk) setCacheWindow(n int64) { d.cache.limit = n }
+func (d *Disk) setCacheWindow(n int64) {
+	d.cache.limit = n
+	for i := range d.files {
+		if f := d.files[i].f; f != nil {
+			setReadahead(f, n <= 0)
+		}
+	}
+}
 
 // ReadOnly reports whether some file could only be opened for reading.
 func (d *Disk) ReadOnly() bool { return d.readOnly }
@@ -180,6 +191,7 @@ func (d *Disk) fileAt(off int64) int {
 func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	err := d.span(off, len(p), func(f *diskFile, fileOff int64, lo, hi int) error {
+		d.cache.touch(f, fileOff, int64(hi-lo), false)
 		k, err := f.f.ReadAt(p[lo:hi], fileOff)
 		n += k
 		_ = d.cache.add(f, fileOff, int64(k), false)
@@ -198,6 +210,7 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 	n := 0
 	err := d.span(off, len(p), func(f *diskFile, fileOff int64, lo, hi int) error {
+		d.cache.touch(f, fileOff, int64(hi-lo), true)
 		f.writeMu.Lock()
 		k, err := f.f.WriteAt(p[lo:hi], fileOff)
 		f.writeMu.Unlock()
@@ -219,6 +232,7 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 		return 0, err
 	}
 	if f := d.oneFile(off, size); f != nil {
+		d.cache.touch(f, off-f.Offset, int64(size), true)
 		f.writeMu.Lock()
 		n, err := pwritev(f.f, blocks, off-f.Offset)
 		f.writeMu.Unlock()
