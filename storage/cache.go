@@ -75,10 +75,11 @@ type chunkKey struct {
 	index int64
 }
 
-// touch is called before n bytes at off of f are read or written: it
-// measures which pages of the chunks they cover, and of the chunk after
-// them, were in the page cache already. A written range's pages are the
-// Disk's own from then on.
+// touch is called before n bytes at off of f are read or written, and add
+// after, with the same range, whatever the outcome. touch measures which
+// pages of the chunks the range covers, and of the chunk after them, were
+// in the page cache already, and counts the range in its chunks. A written
+// range's pages are the Disk's own from then on.
 func (w *cacheWindow) touch(f *diskFile, off, n int64, written bool) {
 	if w.limit <= 0 || n <= 0 {
 		return
@@ -110,11 +111,17 @@ func (w *cacheWindow) touch(f *diskFile, off, n int64, written bool) {
 			prefetch(f.f, index*chunkSize, chunkSize)
 		}
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.chunks == nil {
+		w.chunks = make(map[chunkKey]int64)
+	}
+	// Counted from now, so that no eviction takes their records while
+	// they are read or written.
+	eachChunk(off, n, func(index, k int64) { w.chunks[chunkKey{f, index}] += k })
 	if !written {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	for p := off / pageSize; p*pageSize < off+n; p++ {
 		if set := w.before[chunkKey{f, p * pageSize / chunkSize}]; set != nil {
 			set.remove(int(p % chunkPages))
@@ -122,8 +129,9 @@ func (w *cacheWindow) touch(f *diskFile, off, n int64, written bool) {
 	}
 }
 
-// add records that n bytes at off in f were read or written; a written
-// range is handed to the disk at once. The first written range that later
+// add records that n bytes at off in f, touched before, were read or
+// written; it takes the oldest ranges out of the window past its limit. A
+// written range is handed to the disk at once. The first written range that later
 // fails to reach the disk is lost data: every write from then on gets that
 // error.
 func (w *cacheWindow) add(f *diskFile, off, n int64, written bool) error {
@@ -134,24 +142,8 @@ func (w *cacheWindow) add(f *diskFile, off, n int64, written bool) error {
 		startWriteback(f.f, off, n)
 	}
 	w.mu.Lock()
-	if w.chunks == nil {
-		w.chunks = make(map[chunkKey]int64)
-	}
 	w.ranges = append(w.ranges, touchedRange{f: f, off: off, n: n, written: written})
 	w.held += n
-	eachChunk(off, n, func(index, k int64) {
-		key := chunkKey{f, index}
-		w.chunks[key] += k
-		if w.before[key] == nil {
-			// Its record went with the chunk before it while this range
-			// was read: nothing is known, so all of it is kept.
-			if w.before == nil {
-				w.before = make(map[chunkKey]*pageSet)
-			}
-			all := allPages()
-			w.before[key] = &all
-		}
-	})
 	w.mu.Unlock()
 	for w.evictOldest() {
 	}

@@ -194,7 +194,7 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 		d.cache.touch(f, fileOff, int64(hi-lo), false)
 		k, err := f.f.ReadAt(p[lo:hi], fileOff)
 		n += k
-		_ = d.cache.add(f, fileOff, int64(k), false)
+		_ = d.cache.add(f, fileOff, int64(hi-lo), false)
 		if err == io.EOF {
 			return io.ErrUnexpectedEOF
 		}
@@ -215,7 +215,7 @@ func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 		k, err := f.f.WriteAt(p[lo:hi], fileOff)
 		f.writeMu.Unlock()
 		n += k
-		return d.wrote(f, fileOff, k, err)
+		return d.wrote(f, fileOff, hi-lo, err)
 	})
 	return n, err
 }
@@ -236,7 +236,7 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 		f.writeMu.Lock()
 		n, err := pwritev(f.f, blocks, off-f.Offset)
 		f.writeMu.Unlock()
-		return n, d.wrote(f, off-f.Offset, n, err)
+		return n, d.wrote(f, off-f.Offset, size, err)
 	}
 	n := 0
 	for _, b := range blocks {
@@ -260,13 +260,14 @@ func (d *Disk) oneFile(off int64, n int) *diskFile {
 	return nil
 }
 
-// wrote finishes a write of n bytes at off in f that returned err: a failed
-// write gets its context, a done one joins the cache window.
+// wrote finishes a write of n bytes at off in f that returned err: the
+// range joins the cache window, and a failed write gets its context.
 func (d *Disk) wrote(f *diskFile, off int64, n int, err error) error {
+	werr := d.cache.add(f, off, int64(n), true)
 	if err != nil {
 		return f.writeErr(err)
 	}
-	return d.cache.add(f, off, int64(n), true)
+	return werr
 }
 
 // writeErr gives a failed write its context; nil stays nil.
