@@ -137,7 +137,9 @@ func (l *loop) startPeer(p *peer) {
 	n := t.meta.NumPieces()
 	p.bf = peerwire.NewBitfield(n)
 	p.out.setStore(t.store)
-	if t.havePieces > 0 {
+	p.super = l.superSeedFor(p)
+	p.lastHave = time.Now()
+	if t.havePieces > 0 && !p.super {
 		p.out.send(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: append([]byte(nil), t.have...)})
 	}
 	if p.early != nil {
@@ -153,6 +155,7 @@ func (l *loop) startPeer(p *peer) {
 			l.handleOne(p, peerwire.Message{ID: peerwire.Have, Index: i})
 		}
 	}
+	l.superOffer(p, time.Now())
 }
 
 // dropPeer closes p and gives back everything it held.
@@ -169,6 +172,9 @@ func (t *Torrent) dropPeer(p *peer, reason error) {
 	}
 	t.release(p)
 	t.releaseMetadata(p)
+	if p.super {
+		t.superWithdraw(p)
+	}
 	for i := range t.avail {
 		if p.bf.Has(i) {
 			t.avail[i]--
@@ -342,6 +348,9 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) error {
 				l.setInterested(p, true)
 				p.wantFill = true
 			}
+			if p.super {
+				l.superSaw(p, time.Now())
+			}
 		}
 	case peerwire.BitfieldMsg:
 		bf, err := peerwire.ParseBitfield(m.Payload, n)
@@ -358,6 +367,9 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) error {
 		}
 		l.updateInterest(p)
 		p.wantFill = true
+		if p.super {
+			l.superSaw(p, time.Now())
+		}
 	case peerwire.Request:
 		l.handleRequest(p, m)
 	case peerwire.Piece:
@@ -590,6 +602,9 @@ func (l *loop) tick(now time.Time) {
 				"active", len(t.active), "order", len(t.order), "hashq", len(l.hashQueue), "mem", t.memUsed)
 		}
 	}
+	if t.isComplete() {
+		l.superTick(now)
+	}
 	if t.meta != nil && now.Sub(t.lastChoke) >= t.cfg.UnchokeInterval {
 		l.rechoke(now)
 	}
@@ -816,9 +831,13 @@ func (l *loop) maybeUnchoke(p *peer) {
 	if !p.amChoking {
 		return
 	}
+	if p.super { // a super-seeded peer is only sent what it was offered
+		l.unchoke(p)
+		return
+	}
 	unchoked := 0
 	for q := range l.t.peers {
-		if !q.amChoking {
+		if !q.amChoking && !q.super {
 			unchoked++
 		}
 	}
