@@ -32,6 +32,9 @@ type loop struct {
 	// of this session's own, so two clients rarely chase each other through
 	// the same pieces while reads and writes stay sequential a run at a time.
 	pickOrder []int32
+	// memFull is set when a piece could not start for want of memory
+	// (MaxPieceMemory): the next piece verified frees some, and fills.
+	memFull bool
 	// pickFrom skips the head of pickOrder that is all had or started; both
 	// sets only grow, so it only moves forward.
 	pickFrom int
@@ -505,6 +508,14 @@ func (l *loop) hashed(r hashResult) error {
 		}
 		if t.isComplete() {
 			l.completed()
+			return nil
+		}
+		if l.memFull {
+			// A piece could not start for want of the memory this one
+			// held: the pipelines it left short are topped up now, not
+			// at the next block or tick (up to 500 ms of an idle link).
+			l.memFull = false
+			l.fillAll()
 		}
 		return nil
 	}
@@ -760,7 +771,11 @@ func pickRunBytes(total int64) int64 {
 // rarest-first with ties broken by pickOrder. Nil when none or no memory is free.
 func (l *loop) startPiece(p *peer) *pieceDL {
 	t := l.t
-	if l.nothingToStart() || (len(t.active) >= 2 && t.memUsed+t.meta.PieceLength > t.cfg.MaxPieceMemory) {
+	if l.nothingToStart() {
+		return nil
+	}
+	if len(t.active) >= 2 && t.memUsed+t.meta.PieceLength > t.cfg.MaxPieceMemory {
+		l.memFull = true
 		return nil
 	}
 	if p.noPickGen == l.gen+1 && p.noPickHave == p.numHave {
