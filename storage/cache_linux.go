@@ -7,7 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWriteback hands n bytes at off of f to the disk without waiting.
+// startWriteback hands n bytes at off of f to the disk without waiting (n
+// = 0: to the end of the file).
 // It is advice: should it fail, waitWritten still writes the range.
 func startWriteback(f *os.File, off, n int64) {
 	_ = control(f, func(fd int) error {
