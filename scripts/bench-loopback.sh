@@ -3,28 +3,30 @@
 # a table of medians over REPS runs: wall seconds, MiB/s, leecher CPU seconds,
 # leecher peak RSS (from /usr/bin/time -v), and whether the sha256 matched.
 #
-#   scripts/bench-loopback.sh            # SIZE_MIB=1024 REPS=3
-#   SIZE_MIB=256 REPS=1 scripts/bench-loopback.sh
-#   ONLY="btclient:btclient" scripts/bench-loopback.sh   # a subset of pairs
+#   scripts/bench-loopback.sh            # SIZE_MIB=1024 REPS=5, warm and cold
+#   SIZE_MIB=256 REPS=1 STATES=warm scripts/bench-loopback.sh
+#   PIECE=16MiB ONLY="btclient:btclient" scripts/bench-loopback.sh   # a subset of pairs
 #
-# Before every run the page cache is dropped, so seeders read from disk as
-# they would after a reboot; COLD=0 keeps it warm. SETTLE=5 then waits 5 s:
-# this VM hands freed memory back to its host about 2 s after it is freed,
-# and a page the host took back costs a fault on first touch, so without a
-# wait a run races that hand-back; with one, every run starts cold.
+# libtorrent runs at its best: its seeder starts from libtorrent's own
+# high_performance_seed() settings, and so does its leecher (LT_TUNED=0 gives
+# both libtorrent's defaults). Every seeder is started anew before every run.
+#
+# STATES (default "warm cold") says in which page-cache states every pair
+# runs, one table each: warm has the seeder's file in the page cache (read
+# once before the run, as a file being served is), cold drops the page cache
+# before every run, so seeders read from disk as after a reboot. SETTLE=5
+# then waits 5 s: this VM hands freed memory back to its host about 2 s after
+# it is freed, and a page the host took back costs a fault on first touch.
 #
 # libtorrent's seeder reads through mmap and keeps its copy mapped, and the
-# kernel does not drop mapped pages: after its first upload it serves from
-# memory however often the cache is dropped, where btclient's seeder reads
-# from disk every run. RESTART=1 starts the seeder anew before every run, so
-# that every seeder reads from disk.
+# kernel does not drop mapped pages: restarting it before every run is what
+# makes its cold runs cold.
 #
 # Each pair first makes WARMUP (default 1) downloads that are printed but not
-# counted: in this VM the first download after a seeder starts was the
+# counted: in this VM the first download after memory was freed was the
 # slowest of its pair for every pair (memory the kernel has handed back to
 # the host costs a host fault on first touch), so counting it made a median
-# depend on which pair drew two slow runs. For a libtorrent seeder it is also
-# the only download served from disk (see above).
+# depend on which pair drew two slow runs.
 #
 # It re-runs itself inside a fresh network namespace (unshare --net) whose
 # only interface is lo, so no traffic can leave the machine.
@@ -40,7 +42,11 @@ fi
 ip link set lo up
 
 SIZE_MIB=${SIZE_MIB:-1024}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
+STATES=${STATES:-warm cold}
+LT_TUNED=${LT_TUNED:-1}
+LTFLAGS=()
+[ "$LT_TUNED" = 1 ] && LTFLAGS=(--high-performance)
 PIECE=${PIECE:-256KiB}
 BT="$ROOT/bin/btclient"
 LT="$ROOT/e2e/testdata/lt.py"
@@ -68,7 +74,7 @@ sleep 0.5
 start_seeder() {
 	case "$1" in
 	libtorrent)
-		"$PY" "$LT" seed "$WORK/data.torrent" "$WORK/src" --listen 127.0.0.2:7000 >"$WORK/seed.log" 2>&1 &
+		"$PY" "$LT" seed "$WORK/data.torrent" "$WORK/src" --listen 127.0.0.2:7000 "${LTFLAGS[@]}" >"$WORK/seed.log" 2>&1 &
 		SEED_PID=$!
 		until grep -q seeding "$WORK/seed.log"; do sleep 0.1; done
 		;;
@@ -91,7 +97,7 @@ run_leecher() {
 	local kind=$1 dir=$2
 	case "$kind" in
 	btclient) /usr/bin/time -v -o "$WORK/time.txt" "$BT" -o "$dir" -p 7100 --seed=false --quiet --discovery-mode tracker --peer 127.0.0.2:7000 "$WORK/data.torrent" >"$WORK/leech.log" 2>&1 ;;
-	libtorrent) /usr/bin/time -v -o "$WORK/time.txt" "$PY" "$LT" leech "$WORK/data.torrent" "$dir" --listen 127.0.0.3:7100 --peer 127.0.0.2:7000 --timeout 600 >"$WORK/leech.log" 2>&1 ;;
+	libtorrent) /usr/bin/time -v -o "$WORK/time.txt" "$PY" "$LT" leech "$WORK/data.torrent" "$dir" --listen 127.0.0.3:7100 --peer 127.0.0.2:7000 --timeout 600 "${LTFLAGS[@]}" >"$WORK/leech.log" 2>&1 ;;
 	aria2c) /usr/bin/time -v -o "$WORK/time.txt" aria2c --dir="$dir" --seed-time=0 --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none --summary-interval=0 --console-log-level=warn --check-integrity=false --listen-port=7100 "$WORK/data.torrent" >"$WORK/leech.log" 2>&1 ;;
 	esac
 }
@@ -104,55 +110,66 @@ if [ -n "${ONLY:-}" ]; then
 	PAIRS=()
 	for p in ${ONLY//,/ }; do PAIRS+=("${p/:/ }"); done
 fi
-for pair in "${PAIRS[@]}"; do
-	read -r seed leech <<<"$pair"
-	if [ "${RESTART:-0}" != 1 ]; then start_seeder "$seed"; fi
-	walls=() cpus=() rsss=() ok=yes
-	for rep in $(seq $((1 - ${WARMUP:-1})) "$REPS"); do
-		dir="$WORK/dst-$rep"
-		rm -rf "$dir" && mkdir -p "$dir"
-		if [ "${RESTART:-0}" = 1 ]; then start_seeder "$seed"; fi
-		if [ "${COLD:-1}" = 1 ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; sleep "${SETTLE:-0}"; fi
-		t0=$(date +%s.%N)
-		if ! run_leecher "$leech" "$dir"; then ok=no; echo "$seed → $leech run $rep failed:" >&2; tail -5 "$WORK/leech.log" >&2; fi
-		t1=$(date +%s.%N)
-		got=$(sha256sum "$dir/data.bin" 2>/dev/null | cut -d' ' -f1 || true)
-		[ "$got" = "$WANT" ] || ok=no
-		wall=$(echo "$t1 - $t0" | bc -l)
-		u=$(awk -F': ' '/User time/ {print $2}' "$WORK/time.txt")
-		s=$(awk -F': ' '/System time/ {print $2}' "$WORK/time.txt")
-		cpu=$(echo "$u + $s" | bc -l)
-		rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time.txt")
-		rm -rf "$dir"
-		if [ "${RESTART:-0}" = 1 ]; then stop_seeder; fi
-		if [ "$rep" -lt 1 ]; then
-			echo "  $seed → $leech warm-up (not counted): $wall s, cpu $cpu s, rss $rss KiB" >&2
-			continue
-		fi
-		walls+=("$wall") cpus+=("$cpu") rsss+=("$rss")
-		echo "  $seed → $leech run $rep: $wall s, cpu $cpu s, rss $rss KiB" >&2
+# run_state STATE: every pair in STATE (warm or cold).
+run_state() {
+	local state=$1
+	for pair in "${PAIRS[@]}"; do
+		read -r seed leech <<<"$pair"
+		walls=() cpus=() rsss=() ok=yes
+		for rep in $(seq $((1 - ${WARMUP:-1})) "$REPS"); do
+			dir="$WORK/dst-$rep"
+			rm -rf "$dir" && mkdir -p "$dir"
+			if [ "$state" = warm ]; then cat "$WORK/src/data.bin" >/dev/null; fi
+			start_seeder "$seed"
+			if [ "$state" = cold ]; then sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; sleep "${SETTLE:-0}"; fi
+			t0=$(date +%s.%N)
+			if ! run_leecher "$leech" "$dir"; then ok=no; echo "$seed → $leech run $rep failed:" >&2; tail -5 "$WORK/leech.log" >&2; fi
+			t1=$(date +%s.%N)
+			got=$(sha256sum "$dir/data.bin" 2>/dev/null | cut -d' ' -f1 || true)
+			[ "$got" = "$WANT" ] || ok=no
+			wall=$(echo "$t1 - $t0" | bc -l)
+			u=$(awk -F': ' '/User time/ {print $2}' "$WORK/time.txt")
+			s=$(awk -F': ' '/System time/ {print $2}' "$WORK/time.txt")
+			cpu=$(echo "$u + $s" | bc -l)
+			rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time.txt")
+			rm -rf "$dir"
+			stop_seeder
+			if [ "$rep" -lt 1 ]; then
+				echo "  $state $seed → $leech warm-up (not counted): $wall s, cpu $cpu s, rss $rss KiB" >&2
+				continue
+			fi
+			walls+=("$wall") cpus+=("$cpu") rsss+=("$rss")
+			echo "  $state $seed → $leech run $rep: $wall s, cpu $cpu s, rss $rss KiB" >&2
+		done
+		key="$state $seed→$leech"
+		WALL[$key]=$(printf '%s\n' "${walls[@]}" | median)
+		CPU[$key]=$(printf '%s\n' "${cpus[@]}" | median)
+		RSS[$key]=$(printf '%s\n' "${rsss[@]}" | median)
+		RATE[$key]=$(echo "$SIZE_MIB / ${WALL[$key]}" | bc -l)
+		OK[$key]=$ok
 	done
-	stop_seeder
-	key="$seed→$leech"
-	WALL[$key]=$(printf '%s\n' "${walls[@]}" | median)
-	CPU[$key]=$(printf '%s\n' "${cpus[@]}" | median)
-	RSS[$key]=$(printf '%s\n' "${rsss[@]}" | median)
-	RATE[$key]=$(echo "$SIZE_MIB / ${WALL[$key]}" | bc -l)
-	OK[$key]=$ok
-done
+}
+for state in $STATES; do run_state "$state"; done
 
-echo
-echo "loopback, ${SIZE_MIB} MiB, piece ${PIECE}, median of ${REPS} after ${WARMUP:-1} warm-up${SETTLE:+, ${SETTLE} s settle}$([ "${RESTART:-0}" = 1 ] && echo ", seeder restarted per run"), $(date -u +%Y-%m-%d), $(nproc) cores"
-printf '%-26s %8s %9s %9s %10s %7s\n' "seeder → leecher" "wall s" "MiB/s" "CPU s" "RSS MiB" sha256
-for pair in "${PAIRS[@]}"; do
-	read -r seed leech <<<"$pair"
-	key="$seed→$leech"
-	printf '%-26s %8.2f %9.0f %9.2f %10.1f %7s\n' "$seed → $leech" "${WALL[$key]}" "${RATE[$key]}" "${CPU[$key]}" "$(echo "${RSS[$key]} / 1024" | bc -l)" "${OK[$key]}"
+# ratio STATE A B: how many times faster pair A is than pair B (wall B / wall A).
+ratio() {
+	local a="$1 $2" b="$1 $3"
+	[ -n "${WALL[$a]:-}" ] && [ -n "${WALL[$b]:-}" ] || { echo n/a; return; }
+	printf '%.2fx' "$(echo "${WALL[$b]} / ${WALL[$a]}" | bc -l)"
+}
+for state in $STATES; do
+	echo
+	echo "loopback, $state, ${SIZE_MIB} MiB, piece ${PIECE}, libtorrent $([ "$LT_TUNED" = 1 ] && echo "high_performance_seed()" || echo defaults), median of ${REPS} after ${WARMUP:-1} warm-up${SETTLE:+, ${SETTLE} s settle}, seeders restarted per run, $(date -u +%Y-%m-%d), $(nproc) cores"
+	printf '%-26s %8s %9s %9s %10s %7s\n' "seeder → leecher" "wall s" "MiB/s" "CPU s" "RSS MiB" sha256
+	for pair in "${PAIRS[@]}"; do
+		read -r seed leech <<<"$pair"
+		key="$state $seed→$leech"
+		printf '%-26s %8.2f %9.0f %9.2f %10.1f %7s\n' "$seed → $leech" "${WALL[$key]}" "${RATE[$key]}" "${CPU[$key]}" "$(echo "${RSS[$key]} / 1024" | bc -l)" "${OK[$key]}"
+	done
+	echo "btclient pair / libtorrent pair (throughput):                 $(ratio "$state" "btclient→btclient" "libtorrent→libtorrent")"
+	echo "libtorrent→btclient / libtorrent→libtorrent (throughput):     $(ratio "$state" "libtorrent→btclient" "libtorrent→libtorrent")"
+	for k in "btclient→btclient" "libtorrent→btclient"; do
+		[ -n "${CPU["$state $k"]:-}" ] || continue
+		printf 'btclient leecher of %-22s %.2f CPU s per GiB, %.1f MiB RSS\n' "${k%→*}:" "$(echo "${CPU["$state $k"]} * 1024 / $SIZE_MIB" | bc -l)" "$(echo "${RSS["$state $k"]} / 1024" | bc -l)"
+	done
 done
-echo
-if [ -n "${ONLY:-}" ]; then exit 0; fi # the ratios need every pair
-lt_lt=${WALL["libtorrent→libtorrent"]}
-printf 'libtorrent→btclient throughput / libtorrent→libtorrent: %.2fx\n' "$(echo "$lt_lt / ${WALL["libtorrent→btclient"]}" | bc -l)"
-printf 'btclient→btclient throughput / libtorrent→libtorrent:   %.2fx\n' "$(echo "$lt_lt / ${WALL["btclient→btclient"]}" | bc -l)"
-printf 'btclient CPU s per GiB (from libtorrent): %.2f; aria2c: %.2f\n' \
-	"$(echo "${CPU["libtorrent→btclient"]} * 1024 / $SIZE_MIB" | bc -l)" "$(echo "${CPU["libtorrent→aria2c"]} * 1024 / $SIZE_MIB" | bc -l)"

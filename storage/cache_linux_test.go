@@ -62,7 +62,10 @@ func TestCacheWindowBoundsThePageCache(t *testing.T) {
 				}
 				f.Close()
 			}
-			checkResident(t, dir, layout, total, total) // all cached before the reads
+			for _, fs := range layout { // and left the page cache since
+				dropFile(t, filepath.Join(dir, fs.Path))
+			}
+			checkResident(t, dir, layout, 0, 0)
 			r := openWindowed(t, dir, layout, tt.window)
 			for off := 0; off < total; off += piece {
 				if _, err := r.ReadAt(buf, int64(off)); err != nil {
@@ -71,6 +74,89 @@ func TestCacheWindowBoundsThePageCache(t *testing.T) {
 			}
 			checkResident(t, dir, layout, tt.minResident, tt.maxResident)
 		})
+	}
+}
+
+func TestCacheWindowLeavesWhatWasCachedBefore(t *testing.T) {
+	const mib = 1 << 20
+	const piece = 256 << 10
+	layout := []FileSpec{{Path: "a", Length: 24 * mib}, {Path: "b", Offset: 24 * mib, Length: 8 * mib}}
+	const total = 32 * mib
+	const window = 4 * mib
+	const slack = 2 * 2 * chunkSize
+	tests := []struct {
+		name string
+		// cached says which bytes of the torrent are in the page cache
+		// before the Disk reads it all.
+		cached   func(off int) bool
+		min, max int
+	}{
+		{"all of it cached stays cached", func(int) bool { return true }, total, total},
+		{"every other 4 MiB cached: those stay, the rest leaves", func(off int) bool { return off/(4*mib)%2 == 0 },
+			total / 2, total/2 + window + slack},
+		{"none of it cached: the window's worth stays", func(int) bool { return false }, 0, window + slack},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			skipOnTmpfs(t, dir)
+			w := openWindowed(t, dir, layout, 0)
+			buf := make([]byte, piece)
+			for off := 0; off < total; off += piece {
+				rand.Read(buf)
+				if _, err := w.WriteAt(buf, int64(off)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, fs := range layout {
+				dropFile(t, filepath.Join(dir, fs.Path))
+			}
+			other := 0
+			for _, fs := range layout { // another program reads these, no more
+				f, err := os.Open(filepath.Join(dir, fs.Path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+					t.Fatal(err)
+				}
+				for off := fs.Offset; off < fs.Offset+fs.Length; off += piece {
+					if tt.cached(int(off)) {
+						if _, err := f.ReadAt(buf, off-fs.Offset); err != nil {
+							t.Fatal(err)
+						}
+						other += piece
+					}
+				}
+				f.Close()
+			}
+			checkResident(t, dir, layout, other, other)
+			r := openWindowed(t, dir, layout, window)
+			for range 2 {
+				for off := 0; off < total; off += piece {
+					if _, err := r.ReadAt(buf, int64(off)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			checkResident(t, dir, layout, tt.min, tt.max)
+		})
+	}
+}
+
+// dropFile writes path back and evicts all of it from the page cache.
+func dropFile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package storage keeps a torrent's bytes on disk: it maps offsets in the
 // torrent's concatenated data onto one or many files and reads and writes
 // them positionally and buffers nothing. Reads take no lock; writes to one
-// file are serialized (see diskFile.writeMu). What it last read or wrote
-// stays in the page cache up to a window (see DefaultCacheWindow).
+// file are serialized (see diskFile.writeMu). What it brought into the page
+// cache stays there up to a window; what was cached before it came, it
+// leaves cached (see DefaultCacheWindow).
 package storage
 
 import (
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // PieceStore hides where a torrent's bytes live. Offsets are in the torrent's
@@ -48,6 +50,9 @@ type diskFile struct {
 	// spin on the other CPU; measured on 2 cores, that was 6–10 % of a
 	// download's CPU. A parked goroutine costs nothing.
 	writeMu *sync.Mutex
+	// unstarted counts the bytes of small writes not yet handed to the
+	// disk (see writebackBatch).
+	unstarted *atomic.Int64
 }
 
 // ErrReadOnly reports a write to a store whose files could only be opened for reading.
@@ -84,7 +89,10 @@ func OpenDisk(dir string, layout []FileSpec) (*Disk, error) {
 		} else if !ro {
 			reserve(f, fs.Length)
 		}
-		d.files = append(d.files, diskFile{FileSpec: fs, f: f, writeMu: new(sync.Mutex)})
+		if f != nil {
+			setReadahead(f, false) // the window reads ahead itself
+		}
+		d.files = append(d.files, diskFile{FileSpec: fs, f: f, writeMu: new(sync.Mutex), unstarted: new(atomic.Int64)})
 	}
 	d.total = off
 	return d, nil
@@ -125,7 +133,14 @@ func openFile(path string) (*os.File, bool, error) {
 // setCacheWindow sets how many bytes of what d last read or wrote stay in
 // the page cache (DefaultCacheWindow unless set); n <= 0 leaves it all to
 // the kernel. Call it before d is used.
-func (d *Disk) setCacheWindow(n int64) { d.cache.limit = n }
+func (d *Disk) setCacheWindow(n int64) {
+	d.cache.limit = n
+	for i := range d.files {
+		if f := d.files[i].f; f != nil {
+			setReadahead(f, n <= 0)
+		}
+	}
+}
 
 // ReadOnly reports whether some file could only be opened for reading.
 func (d *Disk) ReadOnly() bool { return d.readOnly }
@@ -180,9 +195,10 @@ func (d *Disk) fileAt(off int64) int {
 func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	err := d.span(off, len(p), func(f *diskFile, fileOff int64, lo, hi int) error {
+		d.cache.touch(f, fileOff, int64(hi-lo), false)
 		k, err := f.f.ReadAt(p[lo:hi], fileOff)
 		n += k
-		_ = d.cache.add(f, fileOff, int64(k), false)
+		_ = d.cache.add(f, fileOff, int64(hi-lo), false)
 		if err == io.EOF {
 			return io.ErrUnexpectedEOF
 		}
@@ -198,11 +214,12 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 	n := 0
 	err := d.span(off, len(p), func(f *diskFile, fileOff int64, lo, hi int) error {
+		d.cache.touch(f, fileOff, int64(hi-lo), true)
 		f.writeMu.Lock()
 		k, err := f.f.WriteAt(p[lo:hi], fileOff)
 		f.writeMu.Unlock()
 		n += k
-		return d.wrote(f, fileOff, k, err)
+		return d.wrote(f, fileOff, hi-lo, err)
 	})
 	return n, err
 }
@@ -219,10 +236,11 @@ func (d *Disk) WriteBlocksAt(blocks [][]byte, off int64) (int, error) {
 		return 0, err
 	}
 	if f := d.oneFile(off, size); f != nil {
+		d.cache.touch(f, off-f.Offset, int64(size), true)
 		f.writeMu.Lock()
 		n, err := pwritev(f.f, blocks, off-f.Offset)
 		f.writeMu.Unlock()
-		return n, d.wrote(f, off-f.Offset, n, err)
+		return n, d.wrote(f, off-f.Offset, size, err)
 	}
 	n := 0
 	for _, b := range blocks {
@@ -246,13 +264,14 @@ func (d *Disk) oneFile(off int64, n int) *diskFile {
 	return nil
 }
 
-// wrote finishes a write of n bytes at off in f that returned err: a failed
-// write gets its context, a done one joins the cache window.
+// wrote finishes a write of n bytes at off in f that returned err: the
+// range joins the cache window, and a failed write gets its context.
 func (d *Disk) wrote(f *diskFile, off int64, n int, err error) error {
+	werr := d.cache.add(f, off, int64(n), true)
 	if err != nil {
 		return f.writeErr(err)
 	}
-	return d.cache.add(f, off, int64(n), true)
+	return werr
 }
 
 // writeErr gives a failed write its context; nil stays nil.

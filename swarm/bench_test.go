@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"crypto/sha1"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -92,17 +93,21 @@ func BenchmarkPieceVerify(b *testing.B) {
 
 // BenchmarkLoopbackTransfer moves a 256 MiB torrent between two sessions in
 // this process over loopback TCP, with storage in memory: the engine and the
-// wire, without the disk.
+// wire, without the disk. One sub-benchmark per piece size.
 func BenchmarkLoopbackTransfer(b *testing.B) {
 	const size = 256 << 20
-	data, m := testTorrent(b, size, 256<<10)
-	b.SetBytes(size)
-	for b.Loop() {
-		b.StopTimer()
-		seedStore := &benchStore{data: data, full: true}
-		leechStore := &benchStore{data: make([]byte, size)}
-		b.StartTimer()
-		transfer(b, m, seedStore, leechStore)
+	for _, piece := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("piece=%dKiB", piece>>10), func(b *testing.B) {
+			data, m := testTorrent(b, size, piece)
+			b.SetBytes(size)
+			for b.Loop() {
+				b.StopTimer()
+				seedStore := &benchStore{data: data, full: true}
+				leechStore := &benchStore{data: make([]byte, size)}
+				b.StartTimer()
+				transfer(b, m, seedStore, leechStore)
+			}
+		})
 	}
 }
 

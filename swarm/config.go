@@ -78,6 +78,14 @@ type Config struct {
 	// message (BEP 11 says 50); MaxPEXPerPeer those taken from one peer in all.
 	MaxPEXPerMessage, MaxPEXPerPeer int
 
+	// SuperSeed says when a seeder super-seeds (see SuperSeedMode). A
+	// super-seeded peer is offered enough pieces for SuperSeedWindow of its
+	// rate, at least two; one that announced nothing for SuperSeedIdle while
+	// offered nothing is offered pieces others have too, and one that took
+	// nothing for twice as long gives its offers back for others.
+	SuperSeed                      SuperSeedMode
+	SuperSeedWindow, SuperSeedIdle time.Duration
+
 	// HashWorkers verify pieces in parallel with the network loop.
 	HashWorkers int
 	// Tick is the period of the housekeeping timer (stalls, rates, dials).
@@ -114,6 +122,9 @@ func DefaultConfig() Config {
 		PEXInterval:        time.Minute,
 		MaxPEXPerMessage:   50,
 		MaxPEXPerPeer:      200,
+		SuperSeed:          SuperSeedAuto,
+		SuperSeedWindow:    time.Second,
+		SuperSeedIdle:      3 * time.Second,
 		HashWorkers:        max(1, runtime.NumCPU()),
 		Tick:               500 * time.Millisecond,
 	}
@@ -141,6 +152,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("swarm: metadata timeout and requests must be positive")
 	case c.PEXInterval <= 0 || c.MaxPEXPerMessage <= 0 || c.MaxPEXPerPeer < 0:
 		return fmt.Errorf("swarm: PEX settings must be positive")
+	case c.SuperSeed != SuperSeedAuto && c.SuperSeed != SuperSeedOn && c.SuperSeed != SuperSeedOff:
+		return fmt.Errorf("swarm: super-seed mode %q: want auto, on or off", c.SuperSeed)
+	case c.SuperSeedWindow <= 0 || c.SuperSeedIdle <= 0:
+		return fmt.Errorf("swarm: super-seed timers must be positive")
 	case c.HashWorkers <= 0:
 		return fmt.Errorf("swarm: HashWorkers must be positive")
 	}

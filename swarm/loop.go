@@ -32,6 +32,9 @@ type loop struct {
 	// of this session's own, so two clients rarely chase each other through
 	// the same pieces while reads and writes stay sequential a run at a time.
 	pickOrder []int32
+	// memFull is set when a piece could not start for want of memory
+	// (MaxPieceMemory): the next piece verified frees some, and fills.
+	memFull bool
 	// pickFrom skips the head of pickOrder that is all had or started; both
 	// sets only grow, so it only moves forward.
 	pickFrom int
@@ -137,7 +140,9 @@ func (l *loop) startPeer(p *peer) {
 	n := t.meta.NumPieces()
 	p.bf = peerwire.NewBitfield(n)
 	p.out.setStore(t.store)
-	if t.havePieces > 0 {
+	p.super = l.superSeedFor(p)
+	p.lastHave = time.Now()
+	if t.havePieces > 0 && !p.super {
 		p.out.send(peerwire.Message{ID: peerwire.BitfieldMsg, Payload: append([]byte(nil), t.have...)})
 	}
 	if p.early != nil {
@@ -153,6 +158,7 @@ func (l *loop) startPeer(p *peer) {
 			l.handleOne(p, peerwire.Message{ID: peerwire.Have, Index: i})
 		}
 	}
+	l.superOffer(p, time.Now())
 }
 
 // dropPeer closes p and gives back everything it held.
@@ -169,6 +175,9 @@ func (t *Torrent) dropPeer(p *peer, reason error) {
 	}
 	t.release(p)
 	t.releaseMetadata(p)
+	if p.super {
+		t.superWithdraw(p)
+	}
 	for i := range t.avail {
 		if p.bf.Has(i) {
 			t.avail[i]--
@@ -342,6 +351,9 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) error {
 				l.setInterested(p, true)
 				p.wantFill = true
 			}
+			if p.super {
+				l.superSaw(p, time.Now())
+			}
 		}
 	case peerwire.BitfieldMsg:
 		bf, err := peerwire.ParseBitfield(m.Payload, n)
@@ -358,6 +370,9 @@ func (l *loop) handleOne(p *peer, m peerwire.Message) error {
 		}
 		l.updateInterest(p)
 		p.wantFill = true
+		if p.super {
+			l.superSaw(p, time.Now())
+		}
 	case peerwire.Request:
 		l.handleRequest(p, m)
 	case peerwire.Piece:
@@ -493,6 +508,14 @@ func (l *loop) hashed(r hashResult) error {
 		}
 		if t.isComplete() {
 			l.completed()
+			return nil
+		}
+		if l.memFull {
+			// A piece could not start for want of the memory this one
+			// held: the pipelines it left short are topped up now, not
+			// at the next block or tick (up to 500 ms of an idle link).
+			l.memFull = false
+			l.fillAll()
 		}
 		return nil
 	}
@@ -589,6 +612,9 @@ func (l *loop) tick(now time.Time) {
 				"outstanding", len(p.outstanding), "pipeline", l.pipeline(p), "choked", p.peerChoking,
 				"active", len(t.active), "order", len(t.order), "hashq", len(l.hashQueue), "mem", t.memUsed)
 		}
+	}
+	if t.isComplete() {
+		l.superTick(now)
 	}
 	if t.meta != nil && now.Sub(t.lastChoke) >= t.cfg.UnchokeInterval {
 		l.rechoke(now)
@@ -745,7 +771,11 @@ func pickRunBytes(total int64) int64 {
 // rarest-first with ties broken by pickOrder. Nil when none or no memory is free.
 func (l *loop) startPiece(p *peer) *pieceDL {
 	t := l.t
-	if l.nothingToStart() || (len(t.active) >= 2 && t.memUsed+t.meta.PieceLength > t.cfg.MaxPieceMemory) {
+	if l.nothingToStart() {
+		return nil
+	}
+	if len(t.active) >= 2 && t.memUsed+t.meta.PieceLength > t.cfg.MaxPieceMemory {
+		l.memFull = true
 		return nil
 	}
 	if p.noPickGen == l.gen+1 && p.noPickHave == p.numHave {
@@ -816,9 +846,13 @@ func (l *loop) maybeUnchoke(p *peer) {
 	if !p.amChoking {
 		return
 	}
+	if p.super { // a super-seeded peer is only sent what it was offered
+		l.unchoke(p)
+		return
+	}
 	unchoked := 0
 	for q := range l.t.peers {
-		if !q.amChoking {
+		if !q.amChoking && !q.super {
 			unchoked++
 		}
 	}

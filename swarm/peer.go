@@ -65,6 +65,13 @@ type peer struct {
 
 	wantFill bool // a message of the current batch made room for requests
 
+	// super is set when we super-seed p (see SuperSeedMode): it was sent
+	// no bitfield, only HAVEs for offered, the pieces it was offered and has
+	// not announced yet. lastHave is when it last announced one.
+	super    bool
+	offered  []int32
+	lastHave time.Time
+
 	// noPickGen and noPickHave remember a fruitless scan for a new piece, so
 	// it is not repeated until the peer or the picker's state changes.
 	noPickGen, noPickHave int

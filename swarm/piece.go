@@ -159,6 +159,12 @@ func (l *loop) rechoke(now time.Time) {
 	t.lastChoke = now
 	var interested []*peer
 	for p := range t.peers {
+		if p.super && p.peerInterested {
+			if p.amChoking { // super-seeded peers need no slot
+				l.unchoke(p)
+			}
+			continue
+		}
 		if p.peerInterested {
 			interested = append(interested, p)
 		} else if !p.amChoking {

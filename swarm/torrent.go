@@ -177,6 +177,11 @@ type Torrent struct {
 	batchPool     sync.Pool // *[]peerwire.Message for reader batches
 	readPool      sync.Pool // *[]byte of maxRead bytes for writers' storage reads
 	up, down      *Limiter  // this torrent's caps
+	// offeredTo counts, by piece, the super-seeded peers offered it that
+	// have not announced it yet; superFrom is below the first piece that no
+	// peer has or is offered (see superOffer).
+	offeredTo []int32
+	superFrom int
 }
 
 type candidate struct {

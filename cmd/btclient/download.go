@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"btclient/session"
+	"btclient/swarm"
 	"btclient/torrent"
 )
 
@@ -24,6 +25,7 @@ type sessionFlags struct {
 	port      int
 	upRate    string
 	downRate  string
+	superSeed string
 	stateDir  string
 	discovery discoveryFlags
 }
@@ -32,6 +34,7 @@ func (f *sessionFlags) register(fs *pflag.FlagSet, stateHelp string) {
 	fs.IntVarP(&f.port, "port", "p", 6881, "peer-wire TCP port (0 = any free port)")
 	fs.StringVar(&f.upRate, "max-upload-rate", "0", "cap on upload payload per second, e.g. 5MiB (0 = none)")
 	fs.StringVar(&f.downRate, "max-download-rate", "0", "cap on download payload per second, e.g. 20MiB (0 = none)")
+	fs.StringVar(&f.superSeed, "super-seed", "auto", "super-seeding (BEP 16) as the only seeder: auto (while the upload is capped), on or off")
 	fs.StringVar(&f.stateDir, "state-dir", "", stateHelp)
 	f.discovery.register(fs)
 	addConfigFlag(fs)
@@ -52,6 +55,9 @@ func (f *sessionFlags) config(log *slog.Logger) (session.Config, error) {
 	}
 	if cfg.DownloadRate, err = parseSize(f.downRate); err != nil {
 		return cfg, fmt.Errorf("--max-download-rate: %v", err)
+	}
+	if cfg.Swarm.SuperSeed, err = swarm.ParseSuperSeedMode(f.superSeed); err != nil {
+		return cfg, fmt.Errorf("--super-seed: %v", err)
 	}
 	cfg.ListenAddr = net.JoinHostPort(f.discovery.bindHost(), fmt.Sprint(f.port))
 	cfg.StateDir = f.stateDir

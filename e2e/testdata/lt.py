@@ -11,6 +11,7 @@ from peers (BEP 9). LSD, UPnP and NAT-PMP are off, and the DHT unless
 peers come from --peer, the torrent's tracker, peer exchange and the DHT.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -27,11 +28,17 @@ def main():
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion until killed")
     ap.add_argument("--download-rate", type=int, default=0, help="cap downloads at this many bytes/s")
+    ap.add_argument("--upload-rate", type=int, default=0, help="cap uploads at this many bytes/s")
+    ap.add_argument("--super-seed", action="store_true", help="seed: super-seed (BEP 16)")
+    ap.add_argument("--high-performance", action="store_true",
+                    help="start from libtorrent's high_performance_seed() settings")
+    ap.add_argument("--report", help="write the payload bytes uploaded to this file twice a second")
     ap.add_argument("--dht-node", action="append", default=[],
                     help="turn the DHT on, joined through this node (never a public router)")
     a = ap.parse_args()
 
-    s = lt.session({
+    settings = lt.high_performance_seed() if a.high_performance else {}
+    settings.update({
         "listen_interfaces": a.listen,
         "enable_dht": bool(a.dht_node),
         "dht_bootstrap_nodes": "",
@@ -48,6 +55,7 @@ def main():
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
         "user_agent": "libtorrent-interop-test",
     })
+    s = lt.session(settings)
     if a.torrent.startswith("magnet:"):
         params = lt.parse_magnet_uri(a.torrent)
         params.save_path = a.dir
@@ -57,6 +65,10 @@ def main():
     for n in a.dht_node:
         host, port = n.rsplit(":", 1)
         s.add_dht_node((host, int(port)))
+    if a.upload_rate:
+        h.set_upload_limit(a.upload_rate)
+    if a.super_seed:
+        h.set_flags(lt.torrent_flags.super_seeding)
     if a.download_rate:
         # A torrent's own limit: the session's exempts local peers.
         h.set_download_limit(a.download_rate)
@@ -68,6 +80,7 @@ def main():
     announced = False
     last_connect = time.time()
     last_dht = 0.0
+    last_report = 0.0
     while time.time() < deadline or a.mode == "seed" or announced:
         st = h.status()
         for alert in s.pop_alerts():
@@ -81,6 +94,11 @@ def main():
             announced = True
             if not a.stay:
                 return 0
+        if a.report and time.time() - last_report > 0.5:
+            with open(a.report + ".tmp", "w") as f:
+                f.write("%d\n" % st.total_payload_upload)
+            os.replace(a.report + ".tmp", a.report)
+            last_report = time.time()
         # Announce to the DHT often: the test has no minutes to wait.
         if a.dht_node and time.time() - last_dht > 3:
             if s.status().dht_nodes == 0:
