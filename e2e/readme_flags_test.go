@@ -49,7 +49,7 @@ import (
 
 // readmeSubcommands are the subcommands whose --help the README must carry,
 // besides those listed in the download command's usage line.
-var readmeSubcommands = []string{"create", "info", "daemon", "remote", "tracker", "dnsd", "node", "dht", "probe"}
+var readmeSubcommands = []string{"create", "info", "daemon", "share", "search", "remote", "tracker", "dnsd", "node", "dht", "probe"}
 
 // helpFlagRE matches a pflag usage line: "  -o, --out string" or "      --peer strings".
 var helpFlagRE = regexp.MustCompile(`^(?:  -[A-Za-z0-9], |      )--([a-z0-9][a-z0-9-]*)`)

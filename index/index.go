@@ -52,9 +52,18 @@ type Record struct {
 
 // Store is the overlay as the index uses it: records of Kind placed by key.
 type Store interface {
-	Publish(ctx context.Context, key [20]byte, id string, value []byte) error
+	// Publish stores every put (in one batch: each owner's share in few
+	// messages).
+	Publish(ctx context.Context, puts []Put) error
 	Withdraw(ctx context.Context, key [20]byte, id string) error
 	Query(ctx context.Context, key [20]byte, limit int) ([]Record, error)
+}
+
+// Put is one record to publish: the info hash id under key.
+type Put struct {
+	Key   [20]byte
+	ID    string
+	Value []byte
 }
 
 // Key is where the records of word live.
@@ -126,25 +135,39 @@ func NewPublisher(store Store, max int) *Publisher {
 // ErrFull is returned by Add when the publisher holds its maximum.
 var ErrFull = errors.New("index: too many names published")
 
-// Add publishes e under each of its words (again if it was there: that
-// renews it).
-func (p *Publisher) Add(ctx context.Context, e Entry) error {
-	v, err := e.value()
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	if _, ok := p.entries[e.InfoHash]; !ok && len(p.entries) >= p.max {
+// Add publishes each entry under each of its words (again if it was
+// there: that renews it), all in one batch. Entries past the publisher's
+// maximum are left out and ErrFull returned.
+func (p *Publisher) Add(ctx context.Context, entries ...Entry) error {
+	var (
+		puts []Put
+		errs []error
+	)
+	for _, e := range entries {
+		v, err := e.value()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.mu.Lock()
+		_, had := p.entries[e.InfoHash]
+		full := !had && len(p.entries) >= p.max
+		if !full {
+			p.entries[e.InfoHash] = e
+		}
 		p.mu.Unlock()
-		return ErrFull
+		if full {
+			errs = append(errs, ErrFull)
+			break
+		}
+		id := hex.EncodeToString(e.InfoHash[:])
+		for _, w := range e.Words {
+			puts = append(puts, Put{Key: Key(w), ID: id, Value: v})
+		}
 	}
-	p.entries[e.InfoHash] = e
-	p.mu.Unlock()
-	id := hex.EncodeToString(e.InfoHash[:])
-	var errs []error
-	for _, w := range e.Words {
-		if err := p.store.Publish(ctx, Key(w), id, v); err != nil {
-			errs = append(errs, fmt.Errorf("word %q: %w", w, err))
+	if len(puts) > 0 {
+		if err := p.store.Publish(ctx, puts); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -193,16 +216,7 @@ func (p *Publisher) Renew(ctx context.Context) error {
 		all = append(all, e)
 	}
 	p.mu.Unlock()
-	var errs []error
-	for _, e := range all {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err := p.Add(ctx, e); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return p.Add(ctx, all...)
 }
 
 // Result is one torrent found.
@@ -369,7 +383,8 @@ func host(addr string) string {
 // Follow keeps the published entries equal to what list returns (the
 // torrents this node seeds), checking every interval and whenever poke
 // receives, and publishes them all again every renew (0: never), until ctx
-// is done. Errors are logged once per torrent and retried at the next check.
+// is done. An error is logged once (until another comes); what failed is
+// tried again at the next renewal.
 func (p *Publisher) Follow(ctx context.Context, list func() []*torrent.MetaInfo, every, renew time.Duration, poke <-chan struct{}, log *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -379,22 +394,24 @@ func (p *Publisher) Follow(ctx context.Context, list func() []*torrent.MetaInfo,
 		defer rt.Stop()
 		renewC = rt.C
 	}
-	failed := map[[20]byte]string{}
+	lastErr := "" // logged once until it changes
 	for {
 		want := map[[20]byte]bool{}
+		var fresh []Entry
 		for _, m := range list() {
 			want[m.InfoHash] = true
-			if p.Has(m.InfoHash) {
-				continue
+			if !p.Has(m.InfoHash) {
+				fresh = append(fresh, EntryOf(m))
 			}
-			if err := p.Add(ctx, EntryOf(m)); err != nil {
-				if failed[m.InfoHash] != err.Error() && ctx.Err() == nil {
-					failed[m.InfoHash] = err.Error()
-					log.Warn("cannot publish a name", "name", m.Name, "err", err)
-				}
-				continue
+		}
+		// New entries go out together, a few hundred to a batch.
+		for len(fresh) > 0 && ctx.Err() == nil {
+			n := min(len(fresh), 500)
+			if err := p.Add(ctx, fresh[:n]...); err != nil && ctx.Err() == nil && err.Error() != lastErr {
+				lastErr = err.Error()
+				log.Warn("cannot publish names", "err", err)
 			}
-			delete(failed, m.InfoHash)
+			fresh = fresh[n:]
 		}
 		for _, ih := range p.hashes() {
 			if !want[ih] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -73,13 +74,15 @@ type originView struct {
 
 func (s *memStore) as(origin string) Store { return originView{s, origin} }
 
-func (v originView) Publish(_ context.Context, key [20]byte, id string, value []byte) error {
+func (v originView) Publish(_ context.Context, puts []Put) error {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
-	if v.s.recs[key] == nil {
-		v.s.recs[key] = map[string]Record{}
+	for _, p := range puts {
+		if v.s.recs[p.Key] == nil {
+			v.s.recs[p.Key] = map[string]Record{}
+		}
+		v.s.recs[p.Key][v.origin+" "+p.ID] = Record{Origin: v.origin, ID: p.ID, Value: p.Value}
 	}
-	v.s.recs[key][v.origin+" "+id] = Record{Origin: v.origin, ID: id, Value: value}
 	return nil
 }
 
@@ -209,14 +212,14 @@ func TestHostileRecordsIgnored(t *testing.T) {
 		{hex.EncodeToString(make([]byte, 20)), `{"n":"` + strings.Repeat("x", MaxValueBytes) + `","s":1}`},
 		{hex.EncodeToString(make([]byte, 20)), `{"n":"negative","s":-5}`},
 	} {
-		if err := evil.Publish(ctx, Key("honest"), r.id, []byte(r.value)); err != nil {
+		if err := evil.Publish(ctx, []Put{{Key("honest"), r.id, []byte(r.value)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The evil host renames the honest entry: one voice against one, and
 	// the honest name sorts first.
-	evil.Publish(ctx, Key("honest"), id, []byte(`{"n":"zzz evil name","s":42}`))
-	evil.Publish(ctx, Key("file"), id, []byte(`{"n":"zzz evil name","s":42}`))
+	evil.Publish(ctx, []Put{{Key("honest"), id, []byte(`{"n":"zzz evil name","s":42}`)},
+		{Key("file"), id, []byte(`{"n":"zzz evil name","s":42}`)}})
 	rs, err := Search(ctx, s.as("10.0.0.2:1"), "honest file", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +233,7 @@ func TestPublisherCap(t *testing.T) {
 	p := NewPublisher(newMemStore().as("127.0.0.1:1"), 2)
 	ctx := context.Background()
 	for i, want := range []error{nil, nil, ErrFull} {
-		if err := p.Add(ctx, entry(fmt.Sprintf("file %d", i), 1)); err != want {
+		if err := p.Add(ctx, entry(fmt.Sprintf("file %d", i), 1)); !errors.Is(err, want) || (want == nil) != (err == nil) {
 			t.Errorf("add %d: %v, want %v", i, err, want)
 		}
 	}

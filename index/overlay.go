@@ -24,8 +24,12 @@ type nodeStore struct{ n *overlay.Node }
 
 func (s nodeStore) id(id string) string { return id + "@" + s.n.Addr() }
 
-func (s nodeStore) Publish(ctx context.Context, key [20]byte, id string, value []byte) error {
-	return s.n.Publish(ctx, overlay.Record{Kind: Kind, Key: key, ID: s.id(id), Value: value})
+func (s nodeStore) Publish(ctx context.Context, puts []Put) error {
+	rs := make([]overlay.Record, len(puts))
+	for i, p := range puts {
+		rs[i] = overlay.Record{Kind: Kind, Key: p.Key, ID: s.id(p.ID), Value: p.Value}
+	}
+	return s.n.PublishBatch(ctx, rs)
 }
 
 func (s nodeStore) Withdraw(ctx context.Context, key [20]byte, id string) error {
@@ -54,8 +58,8 @@ type clientStore struct {
 
 var errReadOnly = errors.New("index: a search client cannot publish")
 
-func (clientStore) Publish(context.Context, [20]byte, string, []byte) error { return errReadOnly }
-func (clientStore) Withdraw(context.Context, [20]byte, string) error        { return errReadOnly }
+func (clientStore) Publish(context.Context, []Put) error             { return errReadOnly }
+func (clientStore) Withdraw(context.Context, [20]byte, string) error { return errReadOnly }
 
 func (s clientStore) Query(ctx context.Context, key [20]byte, limit int) ([]Record, error) {
 	var errs []error

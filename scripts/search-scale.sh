@@ -10,7 +10,8 @@
 #     searches that found it (target: p99 under 1 s; seed 000 asks 3 s);
 #   - overlay traffic per node at steady state (bytes on the namespace's lo
 #     over WINDOW seconds) before the folders are filled and after, so the
-#     index's share of the overlay traffic;
+#     share of it that sharing adds (names and the torrents' provider
+#     records together: an upper bound of the index's share);
 #   - RSS per node before and after, per 1,000 names.
 # Needs root (ip netns) and python3. Everything stays inside the namespace.
 #
@@ -28,7 +29,8 @@ work=$(mktemp -d /dev/shm/search-scale.XXXXXX) # state and data on tmpfs: 50,000
 bin="$work/btclient"
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	# `ip netns exec` runs each daemon as its child: stop both.
+	for p in "${pids[@]}"; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 	rm -rf "$work"
@@ -70,7 +72,15 @@ elif what == "shared":
     print(sum(f.get("shared", 0) for f in share.get("folders", [])))
 EOF
 }
-rss_total() { local t=0; for p in "${pids[@]}"; do t=$((t + $(awk '/VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0))); done; echo "$t"; }
+# rss_total: the daemons' RSS in KiB (each runs as the child of its `ip netns exec`).
+rss_total() {
+	local t=0 p c
+	for p in "${pids[@]}"; do
+		c=$(pgrep -P "$p" | head -1)
+		t=$((t + $(awk '/VmRSS/ {print $2}' /proc/"${c:-$p}"/status 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
 
 sleep 20 # membership settles (pings every 10 s)
 b0=$(lo_bytes); sleep "$WINDOW"; b1=$(lo_bytes)
@@ -146,7 +156,9 @@ printf '%-58s %s / %s\n' "search latency p50 / p99 (ms)" "$p50" "$p99"
 printf '%-58s %s\n' "overlay traffic per node, empty folders (B/s)" "$idle_traffic"
 printf '%-58s %s\n' "overlay traffic per node, folders full (B/s)" "$full_traffic"
 if [ "$full_traffic" -gt 0 ]; then
-	printf '%-58s %s %%\n' "the index's share of steady-state traffic" "$(( (full_traffic - idle_traffic) * 100 / full_traffic ))"
+	# Sharing adds both the names and the torrents' provider records: the
+	# overlay cannot tell them apart on the wire, so this is an upper bound.
+	printf '%-58s %s %%\n' "sharing's share of it (names and providers)" "$(( (full_traffic - idle_traffic) * 100 / full_traffic ))"
 fi
 printf '%-58s %s / %s\n' "RSS per node, empty / full (MiB)" "$((rss_empty / NODES / 1024))" "$((rss_full / NODES / 1024))"
 printf '%-58s %s\n' "RSS per node per 1,000 names, torrents included (KiB)" "$per_k"
