@@ -58,7 +58,7 @@ for i in $(seq 0 $((NODES - 1))); do
 done
 
 # status I prints one daemon's /status; python3 does the JSON.
-status() { inns python3 - "$(ipof "$1")" "$2" <<'EOF'
+status() { inns /usr/bin/python3 - "$(ipof "$1")" "$2" <<'EOF'
 import json, sys, urllib.request
 ip, what = sys.argv[1], sys.argv[2]
 try:
@@ -88,7 +88,7 @@ idle_traffic=$(((b1 - b0) / WINDOW / NODES))
 rss_empty=$(rss_total)
 
 echo "writing $FILES files into each folder ..."
-python3 - "$work" "$NODES" "$FILES" <<'EOF'
+/usr/bin/python3 - "$work" "$NODES" "$FILES" <<'EOF'
 import os, random, sys
 work, nodes, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(17)
@@ -116,7 +116,7 @@ b0=$(lo_bytes); sleep "$WINDOW"; b1=$(lo_bytes)
 full_traffic=$(((b1 - b0) / WINDOW / NODES))
 
 echo "searching ..."
-inns python3 - "$work/names" "$NODES" "$SEARCHES" <<'EOF' >"$work/searches"
+inns /usr/bin/python3 - "$work/names" "$NODES" "$SEARCHES" <<'EOF' >"$work/searches"
 import json, random, sys, time, urllib.request
 names_file, nodes, searches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 names = [l.rstrip("\n").split("\t") for l in open(names_file, encoding="utf-8")]
@@ -139,11 +139,15 @@ for _ in range(searches):
     words = name.rsplit(".", 1)[0].split(" ")
     query = " ".join([rng.choice(words[:3]), words[3]])
     body = json.dumps({"method": "btclient-search", "arguments": {"query": query, "limit": 20}}).encode()
-    call(asker, body) # the session id, outside the timing
     t0 = time.perf_counter()
-    out = call(asker, body)
+    try:
+        call(asker, body) # the session id, outside the timing
+        t0 = time.perf_counter()
+        out = call(asker, body)
+        ok = out["result"] == "success" and any(r["name"] == name for r in out["arguments"]["results"])
+    except OSError:
+        ok = False # a timeout counts, as a failure, at its full time
     ms = (time.perf_counter() - t0) * 1000
-    ok = out["result"] == "success" and any(r["name"] == name for r in out["arguments"]["results"])
     print(f"{ms:.2f} {int(ok)}")
 EOF
 read -r p50 p99 found <<<"$(sort -n "$work/searches" | awk '{ms[NR]=$1; ok+=$2} END {print ms[int(NR*0.5)+0], ms[int(NR*0.99)+0], ok"/"NR}')"
