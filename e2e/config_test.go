@@ -49,6 +49,7 @@ func TestConfigFileWithEverySetting(t *testing.T) {
 		"bootstrap": dead, "overlay-port": "0", "discovery-mode": "auto", "tracker": "http://" + dead + "/announce",
 		"dns": dead, "advertise": "127.0.0.1", "swarm-key": "s3cret", "register": "node1", "dns-api": "http://" + dead,
 		"bind": "127.0.0.1", "fallback-after": "1s", "dht": "true", "dht-port": "0", "dht-bootstrap": dead,
+		"super-seed": "auto",
 	}
 	var conf strings.Builder
 	conf.WriteString("# every setting of the download command\n")
@@ -112,7 +113,7 @@ func TestShareConfigFileWithEverySetting(t *testing.T) {
 		"state-dir": t.TempDir(), "bootstrap": dead, "overlay-port": "0", "discovery-mode": "overlay",
 		"tracker": "http://" + dead + "/announce", "dns": dead, "advertise": "127.0.0.1", "swarm-key": "s3cret",
 		"register": "node1", "dns-api": "http://" + dead, "bind": "127.0.0.1", "fallback-after": "1s",
-		"dht": "false", "dht-port": "0", "dht-bootstrap": dead,
+		"dht": "false", "dht-port": "0", "dht-bootstrap": dead, "super-seed": "off",
 	}
 	var conf strings.Builder
 	for _, name := range flagsOf(t, "share") {
