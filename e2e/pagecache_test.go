@@ -6,9 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"btclient/internal/pagecache"
 )
 
 // A seeder must be a good neighbour in the page cache: a file that another
@@ -57,29 +58,9 @@ func TestSeederLeavesACachedFileCached(t *testing.T) {
 // prints), with mincore over a mapping of the file.
 func residentBytes(t *testing.T, path string) int64 {
 	t.Helper()
-	f, err := os.Open(path)
+	n, err := pagecache.ResidentBytes(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
-		t.Fatalf("%s: %v, %v", path, fi, err)
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	page := os.Getpagesize()
-	vec := make([]byte, (len(m)+page-1)/page)
-	// x/sys has no wrapper for mincore.
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		t.Fatal(errno)
-	}
-	var n int64
-	for _, v := range vec {
-		n += int64(v & 1)
-	}
-	return min(n*int64(page), fi.Size())
+	return n
 }

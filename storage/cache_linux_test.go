@@ -5,9 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"btclient/internal/pagecache"
 )
 
 func TestCacheWindowBoundsThePageCache(t *testing.T) {
@@ -195,29 +196,9 @@ func checkResident(t *testing.T, dir string, layout []FileSpec, lo, hi int) {
 // resident counts the bytes of path in the page cache.
 func resident(t *testing.T, path string) int {
 	t.Helper()
-	f, err := os.Open(path)
+	n, err := pagecache.ResidentBytes(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
-		t.Fatalf("%s: %v, %v", path, fi, err)
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	page := os.Getpagesize()
-	vec := make([]byte, (len(m)+page-1)/page)
-	// x/sys has no wrapper for mincore.
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		t.Fatal(errno)
-	}
-	n := 0
-	for _, v := range vec {
-		n += int(v & 1)
-	}
-	return n * page
+	return int(n)
 }
