@@ -68,6 +68,12 @@ type Config struct {
 	AnnounceInterval, PeerRetryInterval time.Duration
 	DHTInterval, DHTRetryInterval       time.Duration
 	WantPeers                           int
+	// SeedLookupInterval spaces a complete torrent's overlay lookups (its
+	// announces still come every AnnounceInterval, and cost nothing on the
+	// wire while unchanged): leechers find a seeder, not the reverse, and a
+	// daemon seeding thousands of torrents would otherwise query the
+	// overlay for each of them every AnnounceInterval.
+	SeedLookupInterval time.Duration
 	// StopTimeout bounds the stopped announces when a torrent ends.
 	StopTimeout time.Duration
 	Logger      *slog.Logger
@@ -77,16 +83,17 @@ type Config struct {
 // timings, a tracker fallback after 3 s.
 func DefaultConfig() Config {
 	return Config{
-		Mode:              ModeAuto,
-		Overlay:           overlay.DefaultConfig(),
-		FallbackAfter:     3 * time.Second,
-		PeerPort:          6881,
-		AnnounceInterval:  30 * time.Second,
-		PeerRetryInterval: 2 * time.Second,
-		DHTInterval:       15 * time.Minute,
-		DHTRetryInterval:  20 * time.Second,
-		WantPeers:         8,
-		StopTimeout:       2 * time.Second,
+		Mode:               ModeAuto,
+		Overlay:            overlay.DefaultConfig(),
+		FallbackAfter:      3 * time.Second,
+		PeerPort:           6881,
+		AnnounceInterval:   30 * time.Second,
+		PeerRetryInterval:  2 * time.Second,
+		DHTInterval:        15 * time.Minute,
+		DHTRetryInterval:   20 * time.Second,
+		WantPeers:          8,
+		SeedLookupInterval: 10 * time.Minute,
+		StopTimeout:        2 * time.Second,
 	}
 }
 
@@ -103,7 +110,7 @@ func (c Config) Validate() error {
 	if c.PeerPort < 0 || c.PeerPort > 65535 {
 		return fmt.Errorf("peer port %d out of range", c.PeerPort)
 	}
-	if c.AnnounceInterval <= 0 || c.PeerRetryInterval <= 0 || c.DHTInterval <= 0 || c.DHTRetryInterval <= 0 || c.StopTimeout <= 0 {
+	if c.AnnounceInterval <= 0 || c.PeerRetryInterval <= 0 || c.DHTInterval <= 0 || c.DHTRetryInterval <= 0 || c.SeedLookupInterval <= 0 || c.StopTimeout <= 0 {
 		return errors.New("announce intervals must be positive")
 	}
 	return nil
@@ -284,11 +291,25 @@ type fallbackGate struct {
 	mu     sync.Mutex
 	since  time.Time
 	after  time.Duration
+	heard  bool // some round found peers
 	once   sync.Once
 	opened chan struct{}
 }
 
 func (g *fallbackGate) open() { g.once.Do(func() { close(g.opened) }) }
+
+// settled reports whether the gate has its answer: open, or kept shut by
+// peers the overlay found.
+func (g *fallbackGate) settled() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.opened:
+		return true
+	default:
+		return g.heard
+	}
+}
 
 // found records what one overlay round yielded.
 func (g *fallbackGate) found(n int) {
@@ -296,7 +317,7 @@ func (g *fallbackGate) found(n int) {
 	defer g.mu.Unlock()
 	switch {
 	case n > 0:
-		g.since = time.Time{}
+		g.since, g.heard = time.Time{}, true
 	case g.since.IsZero():
 		g.since = time.Now()
 	case time.Since(g.since) >= g.after:

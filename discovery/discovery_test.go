@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"btclient/bencode"
+	"btclient/overlay"
 	"btclient/peerwire"
 	"btclient/swarm"
 	"btclient/torrent"
@@ -181,5 +182,77 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+}
+
+// fakeTorrent is a torrent whose state the test sets.
+type fakeTorrent struct {
+	st   State
+	done chan struct{}
+}
+
+func (f *fakeTorrent) State() State               { return f.st }
+func (f *fakeTorrent) Completed() <-chan struct{} { return f.done }
+func (f *fakeTorrent) AddPeers(Origin, []string)  {}
+func newFakeTorrent(complete bool) *fakeTorrent {
+	f := &fakeTorrent{st: State{Complete: complete}, done: make(chan struct{})}
+	if complete {
+		close(f.done)
+	}
+	return f
+}
+
+// A download looks its torrent up in the overlay every round; a seeder
+// only until the fallback gate has its answer, then every
+// SeedLookupInterval: a daemon seeding thousands of torrents must not query
+// the overlay for each of them every AnnounceInterval.
+func TestSeederLooksUpRarely(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		complete bool
+		atLeast  int64
+		atMost   int64
+	}{
+		{"downloading", false, 30, 1 << 30},
+		{"seeding", true, 1, 10}, // the gate decides after 100 ms: about 6 rounds
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer cancel()
+			oc := overlay.DefaultConfig()
+			oc.ListenAddr = "127.0.0.1:0"
+			other, err := overlay.NewNode(oc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() { other.Run(ctx) })
+
+			cfg := DefaultConfig()
+			cfg.Mode = ModeOverlay
+			cfg.Overlay.ListenAddr = "127.0.0.1:0"
+			cfg.Overlay.Bootstrap = []string{other.Addr()}
+			cfg.AnnounceInterval = 20 * time.Millisecond
+			cfg.PeerRetryInterval = 20 * time.Millisecond
+			cfg.FallbackAfter = 100 * time.Millisecond
+			cfg.SeedLookupInterval = time.Hour
+			svc, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() { svc.Run(ctx) })
+			var p Params
+			p.InfoHash = sha1.Sum([]byte(tc.name))
+			actx, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
+			defer stop()
+			svc.Announce(actx, p, newFakeTorrent(tc.complete))
+			got := svc.Overlay().Traffic()["query"].Requests
+			t.Logf("%d overlay queries", got)
+			if got < tc.atLeast || got > tc.atMost {
+				t.Errorf("%d overlay queries in 1.5 s of 20 ms rounds, want %d to %d", got, tc.atLeast, tc.atMost)
+			}
+		})
 	}
 }

@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/hex"
 	"slices"
+	"time"
 
 	"btclient/overlay"
 )
 
 // announceOverlay keeps the torrent announced as a provider in the overlay
-// (started, routinely, completed, stopped) and looks up the others.
+// (started, routinely, completed, stopped) and looks up the others: every
+// round while downloading; once complete, every SeedLookupInterval, after
+// the rounds the fallback gate needs to decide.
 func (s *Service) announceOverlay(ctx context.Context, p Params, t Torrent, g *fallbackGate) {
 	completed := t.Completed()
 	started := false
+	var lastLookup time.Time
 	for {
 		st := t.State()
 		if st.Private {
@@ -25,13 +29,14 @@ func (s *Service) announceOverlay(ctx context.Context, p Params, t Torrent, g *f
 		prov := overlay.Provider{Addr: s.peerAdv, PeerID: hex.EncodeToString(p.PeerID[:]), Left: st.Left}
 		err := s.node.Announce(ctx, p.InfoHash, prov)
 		started = started || err == nil
-		if err == nil {
-			addrs := s.lookup(ctx, p.InfoHash)
+		if err == nil && (!st.Complete || !g.settled() || time.Since(lastLookup) >= s.cfg.SeedLookupInterval) {
+			lastLookup = time.Now()
+			addrs := s.lookup(ctx, p.InfoHash, !st.Complete)
 			g.found(len(addrs))
 			if len(addrs) > 0 {
 				t.AddPeers(FromOverlay, addrs)
 			}
-		} else if ctx.Err() == nil {
+		} else if err != nil && ctx.Err() == nil {
 			g.found(0)
 			s.log.Debug("overlay announce failed", "err", err)
 		}
@@ -50,12 +55,14 @@ func (s *Service) announceOverlay(ctx context.Context, p Params, t Torrent, g *f
 	}
 }
 
-// lookup asks the overlay for providers: the node's own view and its
-// neighbours first, a breadth-first discovery when they know none.
-func (s *Service) lookup(ctx context.Context, infoHash [20]byte) []string {
+// lookup asks the overlay for providers: the key's owners first and, for a
+// download (search), a breadth-first discovery when they know none but us.
+// A seeder skips the search: alone with its torrent it would run one for
+// every torrent it seeds, every round, and find no one.
+func (s *Service) lookup(ctx context.Context, infoHash [20]byte, search bool) []string {
 	const want = 50
 	ps, err := s.node.Lookup(ctx, infoHash, want)
-	if err == nil && len(ps) <= 1 {
+	if err == nil && len(ps) <= 1 && search {
 		ps, err = s.node.Discover(ctx, infoHash, 3, want)
 	}
 	if err != nil {

@@ -131,6 +131,11 @@ func daemonCommand(ctx context.Context, args []string, stderr io.Writer, shareCm
 	rcfg.Version = version + " (btclient)"
 	rcfg.Logger = log
 	rcfg.PeerLimit = cfg.Swarm.MaxPeers
+	stop, err := f.session.startCPUProfile()
+	if err != nil {
+		return usageError(stderr, "%v", err)
+	}
+	defer stop()
 	if err := daemon(ctx, f, cfg, rcfg, log); err != nil {
 		fmt.Fprintf(stderr, "btclient: %v\n", err)
 		return exitError

@@ -22,12 +22,13 @@ import (
 // sessionFlags are the flags every command that runs torrents shares: the
 // peer wire, rate caps, discovery.
 type sessionFlags struct {
-	port      int
-	upRate    string
-	downRate  string
-	superSeed string
-	stateDir  string
-	discovery discoveryFlags
+	port       int
+	upRate     string
+	downRate   string
+	superSeed  string
+	stateDir   string
+	cpuProfile string
+	discovery  discoveryFlags
 }
 
 func (f *sessionFlags) register(fs *pflag.FlagSet, stateHelp string) {
@@ -36,6 +37,8 @@ func (f *sessionFlags) register(fs *pflag.FlagSet, stateHelp string) {
 	fs.StringVar(&f.downRate, "max-download-rate", "0", "cap on download payload per second, e.g. 20MiB (0 = none)")
 	fs.StringVar(&f.superSeed, "super-seed", "auto", "super-seeding (BEP 16) as the only seeder: auto (while the upload is capped), on or off")
 	fs.StringVar(&f.stateDir, "state-dir", "", stateHelp)
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to FILE (for performance work)")
+	_ = fs.MarkHidden("cpuprofile")
 	f.discovery.register(fs)
 	addConfigFlag(fs)
 }
@@ -68,13 +71,12 @@ func (f *sessionFlags) config(log *slog.Logger) (session.Config, error) {
 
 // downloadFlags are the flags of `btclient [flags] TORRENT`.
 type downloadFlags struct {
-	out        string
-	peers      []string
-	seed       bool
-	quiet      bool
-	status     string
-	cpuProfile string
-	session    sessionFlags
+	out     string
+	peers   []string
+	seed    bool
+	quiet   bool
+	status  string
+	session sessionFlags
 }
 
 const downloadUsage = `btclient [flags] TORRENT|MAGNET
@@ -93,8 +95,6 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&f.status, "status", "", "serve GET /status (JSON) and GET /metrics (Prometheus) on HOST:PORT")
 	f.session.register(fs, "keep the metadata and resume data here (default: OUT/.btclient, if it can be created)")
 	version := fs.Bool("version", false, "print the version and exit")
-	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to FILE (for performance work)")
-	_ = fs.MarkHidden("cpuprofile")
 	if done, code := parseFlags(fs, args, stderr); done {
 		return code
 	}
@@ -142,13 +142,11 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		cfg.Discovery = f.session.discovery.config(log, cfg.StateDir)
 	}
-	if f.cpuProfile != "" {
-		stop, err := startCPUProfile(f.cpuProfile)
-		if err != nil {
-			return usageError(stderr, "--cpuprofile: %v", err)
-		}
-		defer stop()
+	stop, err := f.session.startCPUProfile()
+	if err != nil {
+		return usageError(stderr, "%v", err)
 	}
+	defer stop()
 	if err := download(ctx, f, cfg, add, stderr, log); err != nil {
 		fmt.Fprintf(stderr, "btclient: %v\n", err)
 		return exitError
@@ -259,16 +257,21 @@ func download(ctx context.Context, f downloadFlags, cfg session.Config, add sess
 	}
 }
 
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
+// startCPUProfile profiles the process into --cpuprofile's file, if given,
+// until stop is called.
+func (f *sessionFlags) startCPUProfile() (stop func(), err error) {
+	if f.cpuProfile == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f.cpuProfile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 // versionString is the program's name and version.
