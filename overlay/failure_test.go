@@ -1,7 +1,12 @@
 package overlay
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"os"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,5 +225,65 @@ func TestPartitionHealsWithin30s(t *testing.T) {
 	t.Logf("after the heal the other half knew the provider in %v (%v at default timings)", took, took*div)
 	if took*div > 30*time.Second {
 		t.Fatalf("heal took %v at default timings, want < 30 s", took*div)
+	}
+}
+
+// A request that times out makes its node suspect (probed soon), not dead:
+// on a starved machine puts and queries run late without anyone having
+// died. A refused connection still counts, and two in a row kill.
+func TestTimeoutsOutsideProbesOnlyMakeSuspects(t *testing.T) {
+	cfg := fastConfig(1)
+	cfg.HealthInterval, cfg.ProbeInterval = time.Hour, time.Hour
+	n := startNode(t, cfg)
+	const addr = "127.0.0.1:1"
+	n.members.ok(addr)
+	ctx := context.Background()
+	for _, err := range []error{
+		fmt.Errorf("read pong: %w", os.ErrDeadlineExceeded),
+		fmt.Errorf("dial: %w", context.DeadlineExceeded),
+		fmt.Errorf("read: %w", net.ErrClosed),
+	} {
+		n.outcome(ctx, addr, err)
+	}
+	if !liveContains(n, addr) {
+		t.Fatal("timeouts killed the node")
+	}
+	if due := n.members.toProbe(false); !slices.Contains(due, addr) {
+		t.Fatalf("the suspect is not due for a probe: %v", due)
+	}
+	n.members.ok(addr)
+	refused := fmt.Errorf("dial: %w", syscall.ECONNREFUSED)
+	n.outcome(ctx, addr, refused)
+	n.outcome(ctx, addr, refused)
+	if liveContains(n, addr) {
+		t.Fatal("two refusals in a row did not kill the node")
+	}
+}
+
+// Lifeguard's local health, in small: a round where many nodes time out
+// lengthens the timeouts, a clean one shortens them again.
+func TestLocalHealthScalesTimeouts(t *testing.T) {
+	var h localHealth
+	for _, step := range []struct {
+		timeouts, probed, score int
+	}{
+		{0, 50, 0},
+		{2, 50, 0},  // one or two slow nodes: theirs
+		{13, 50, 1}, // a quarter at once: ours
+		{3, 3, 2},
+		{40, 50, 3},
+		{50, 50, 3}, // at most 4× the timeouts
+		{5, 50, 3},  // some: no change
+		{0, 50, 2},
+		{0, 50, 1},
+		{0, 50, 0},
+		{0, 50, 0},
+	} {
+		if got, _ := h.round(step.timeouts, step.probed); got != step.score {
+			t.Fatalf("after %d of %d timed out: score %d, want %d", step.timeouts, step.probed, got, step.score)
+		}
+		if got, want := h.scale(time.Second), time.Duration(1+step.score)*time.Second; got != want {
+			t.Fatalf("score %d scales 1 s to %v, want %v", step.score, got, want)
+		}
 	}
 }

@@ -2,7 +2,11 @@ package overlay
 
 import (
 	"context"
+	"errors"
+	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,6 +16,43 @@ import (
 // in a row, so with the defaults a node that stops answering leaves the live
 // view at most HealthInterval + SuspectRetry + ProbeInterval + 2×HealthTimeout
 // (≈ 14.6 s) after its last answer. Bootstrap nodes are retried every round.
+
+// localHealth is Lifeguard's local health multiplier, in small: when many
+// nodes time out in one round, the slow one is more likely this node
+// (starved of CPU, or of the network) than all of them, and declaring them
+// dead would drop their records and resync them a moment later, which
+// starves it further. So each such round raises the score (at most
+// maxHealthScore) and a round without timeouts lowers it; probes and syncs
+// wait (1+score) times their timeouts. Nodes that really are gone still
+// fail every probe, and die as before, only later.
+type localHealth struct{ score atomic.Int32 }
+
+const maxHealthScore = 3
+
+func (h *localHealth) scale(d time.Duration) time.Duration {
+	return d * time.Duration(1+h.score.Load())
+}
+
+// round takes one full round's tally and returns the new score and whether
+// it changed.
+func (h *localHealth) round(timeouts, probed int) (int, bool) {
+	old := h.score.Load()
+	s := old
+	switch {
+	case timeouts >= 3 && timeouts*4 >= probed:
+		s = min(old+1, maxHealthScore)
+	case timeouts == 0:
+		s = max(old-1, 0)
+	}
+	h.score.Store(s)
+	return int(s), s != old
+}
+
+// isTimeout reports whether err is a request running out of time (its own
+// deadline, or the connection closed by it) rather than a refusal.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, net.ErrClosed)
+}
 
 // healthLoop probes and sweeps until ctx is done. The first full round runs
 // at once, which is how a node joins through its bootstrap nodes.
@@ -82,6 +123,7 @@ func (n *Node) probeRound(ctx context.Context, full bool) {
 		}
 	}
 	var wg sync.WaitGroup
+	var timeouts atomic.Int32
 	for _, addr := range targets {
 		select {
 		case n.outbound <- struct{}{}:
@@ -95,23 +137,31 @@ func (n *Node) probeRound(ctx context.Context, full bool) {
 		}
 		wg.Go(func() {
 			defer func() { <-n.outbound }()
-			n.probe(ctx, addr, l, rg.view)
+			if err := n.probe(ctx, addr, l, rg.view); err != nil && isTimeout(err) {
+				timeouts.Add(1)
+			}
 		})
 	}
 	wg.Wait()
+	if full && ctx.Err() == nil {
+		if score, changed := n.health.round(int(timeouts.Load()), len(targets)); changed {
+			n.log.Info("overlay local health", "score", score, "timeouts", timeouts.Load(), "probed", len(targets),
+				"probe_timeout", n.health.scale(n.cfg.HealthTimeout))
+		}
+	}
 }
 
 // probe pings addr once, records the outcome and syncs addr's share of this
-// node's records when its digest disagrees.
-func (n *Node) probe(ctx context.Context, addr string, l *lease, view string) {
+// node's records when its digest disagrees. The error is the ping's.
+func (n *Node) probe(ctx context.Context, addr string, l *lease, view string) error {
 	ping := message{Type: typePing, From: n.addr, View: view, Sum: l.d.hex(), Count: l.d.count, Records: l.dying}
 	if !l.exp.IsZero() {
 		ping.Exp = l.exp.UnixMilli()
 	}
-	replies, err := n.exchange(ctx, addr, n.cfg.HealthTimeout, ping)
-	n.outcome(ctx, addr, err)
+	replies, err := n.exchange(ctx, addr, n.health.scale(n.cfg.HealthTimeout), ping)
+	n.probeOutcome(ctx, addr, err)
 	if err != nil {
-		return
+		return err
 	}
 	n.members.learn(capped(replies[0].Nodes, n.cfg.MaxNodesPerMessage)...)
 	if replies[0].Sync && n.syncNow(addr, view, replies[0].View) {
@@ -119,6 +169,7 @@ func (n *Node) probe(ctx context.Context, addr string, l *lease, view string) {
 			n.log.Debug("overlay sync failed", "node", addr, "err", err)
 		}
 	}
+	return nil
 }
 
 // maxSyncSkips bounds how many pings in a row a sync waits for views to

@@ -29,6 +29,7 @@ type member struct {
 	fails     int
 	nextProbe time.Time // for unverified and suspect nodes
 	probing   bool
+	suspect   bool // alive, but a request of ours timed out: probe it soon
 	deadAt    time.Time
 	recheck   bool // dead, but heard of again: probe it once more
 }
@@ -151,7 +152,7 @@ func (ms *members) ok(addr string) bool {
 		ms.m[addr] = m
 	}
 	news := m.state != alive
-	m.state, m.fails, m.probing, m.recheck = alive, 0, false, false
+	m.state, m.fails, m.probing, m.recheck, m.suspect = alive, 0, false, false, false
 	if news {
 		ms.ver++
 	}
@@ -168,7 +169,7 @@ func (ms *members) fail(addr string) bool {
 	if m == nil {
 		return false
 	}
-	m.probing = false
+	m.probing, m.suspect = false, false
 	if m.state == dead {
 		m.deadAt, m.recheck = now, false
 		m.nextProbe = now.Add(ms.retry)
@@ -185,6 +186,16 @@ func (ms *members) fail(addr string) bool {
 		ms.ver++
 	}
 	return wasAlive
+}
+
+// suspect has addr probed soon (at the next fast round), without counting
+// a failure: a request of ours to it timed out.
+func (ms *members) suspect(addr string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if m := ms.m[addr]; m != nil && m.state == alive && !m.suspect {
+		m.suspect, m.nextProbe = true, ms.now()
+	}
 }
 
 // toProbe returns the nodes to ping now and marks them in flight. A full
@@ -209,7 +220,7 @@ func (ms *members) toProbe(full bool) []string {
 		case unverified:
 			due = full || !now.Before(m.nextProbe)
 		case alive:
-			due = full || (m.fails > 0 && !now.Before(m.nextProbe))
+			due = full || ((m.fails > 0 || m.suspect) && !now.Before(m.nextProbe))
 		}
 		if due {
 			m.probing = true

@@ -52,6 +52,7 @@ type Node struct {
 
 	stats   nodeStats
 	traffic traffic
+	health  localHealth
 }
 
 // traffic counts the lines this node sent as requests and read as answers,

@@ -252,7 +252,7 @@ func (n *Node) PublishBatch(ctx context.Context, rs []Record) error {
 			for i := 0; i < len(rs); i += n.cfg.MaxRecordsPerMessage {
 				msgs = append(msgs, message{Type: typePut, From: n.addr, Records: rs[i:min(i+n.cfg.MaxRecordsPerMessage, len(rs))]})
 			}
-			_, err := n.exchange(ctx, o, n.cfg.GossipTimeout, msgs...)
+			_, err := n.exchange(ctx, o, n.health.scale(n.cfg.GossipTimeout), msgs...)
 			n.outcome(ctx, o, err)
 		})
 	}
@@ -320,15 +320,30 @@ func (n *Node) pushRecord(ctx context.Context, r Record) {
 			continue
 		}
 		wg.Go(func() {
-			_, err := n.exchange(ctx, o, n.cfg.GossipTimeout, message{Type: typePut, From: n.addr, Records: []Record{r}})
+			_, err := n.exchange(ctx, o, n.health.scale(n.cfg.GossipTimeout), message{Type: typePut, From: n.addr, Records: []Record{r}})
 			n.outcome(ctx, o, err)
 		})
 	}
 	wg.Wait()
 }
 
-// outcome records how a request to addr went.
+// outcome records how a request to addr went. A refused or broken
+// connection counts toward addr's death; a timeout only gets addr probed
+// soon: probes are the failure detector (probeOutcome), and a put or query
+// that runs late on a busy node says little about the other one.
 func (n *Node) outcome(ctx context.Context, addr string, err error) {
+	if err != nil && isTimeout(err) {
+		if ctx.Err() == nil {
+			n.members.suspect(addr)
+		}
+		return
+	}
+	n.probeOutcome(ctx, addr, err)
+}
+
+// probeOutcome records how a probe (or a request whose failure is as good
+// as a failed probe) went.
+func (n *Node) probeOutcome(ctx context.Context, addr string, err error) {
 	var refused *remoteError
 	if err == nil || errors.As(err, &refused) {
 		if n.members.ok(addr) {
@@ -364,7 +379,7 @@ func (n *Node) syncTo(ctx context.Context, addr string) error {
 		msgs = append(msgs, m)
 	}
 	msgs[len(msgs)-1].Done = true
-	_, err := n.exchange(ctx, addr, n.cfg.GossipTimeout+time.Duration(len(msgs))*10*time.Millisecond, msgs...)
+	_, err := n.exchange(ctx, addr, n.health.scale(n.cfg.GossipTimeout+time.Duration(len(msgs))*10*time.Millisecond), msgs...)
 	return err
 }
 
