@@ -132,8 +132,9 @@ type State struct {
 	// Peers is how many peers are connected.
 	Peers int
 	// Complete is set once every piece is verified; Private for a BEP 27
-	// torrent (known once its metadata is).
-	Complete, Private bool
+	// torrent (known once its metadata is); Checking while the data on disk
+	// is being verified.
+	Complete, Private, Checking bool
 }
 
 // Params are what does not change about a torrent for its announcers.
@@ -265,6 +266,14 @@ func (s *Service) Run(ctx context.Context) error {
 // Announce finds peers for one torrent until ctx is done, then tells every
 // source it stopped. It blocks; run it on a goroutine of the torrent's.
 func (s *Service) Announce(ctx context.Context, p Params, t Torrent) {
+	// As other clients do, announce once the data is checked: until then
+	// the torrent cannot say what it has, and a daemon checking thousands
+	// of new torrents would look each up every PeerRetryInterval.
+	for t.State().Checking {
+		if !wait(ctx, s.cfg.PeerRetryInterval, t.Completed()) {
+			return
+		}
+	}
 	tiers := p.Trackers
 	if s.cfg.Tracker != "" {
 		tiers = [][]string{{s.cfg.Tracker}}

@@ -204,17 +204,18 @@ func newFakeTorrent(complete bool) *fakeTorrent {
 
 // A download looks its torrent up in the overlay every round; a seeder
 // only until the fallback gate has its answer, then every
-// SeedLookupInterval: a daemon seeding thousands of torrents must not query
-// the overlay for each of them every AnnounceInterval.
-func TestSeederLooksUpRarely(t *testing.T) {
+// SeedLookupInterval; a torrent checking its data not at all: a daemon
+// seeding thousands of torrents must not query the overlay for each of
+// them every AnnounceInterval.
+func TestOverlayLookupsFollowTheTorrentsState(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		complete bool
-		atLeast  int64
-		atMost   int64
+		name               string
+		complete, checking bool
+		atLeast, atMost    int64
 	}{
-		{"downloading", false, 30, 1 << 30},
-		{"seeding", true, 1, 10}, // the gate decides after 100 ms: about 6 rounds
+		{"downloading", false, false, 30, 1 << 30},
+		{"seeding", true, false, 1, 10}, // the gate decides after 100 ms: about 6 rounds
+		{"checking", false, true, 0, 0}, // announced once checked, like other clients
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -247,8 +248,14 @@ func TestSeederLooksUpRarely(t *testing.T) {
 			p.InfoHash = sha1.Sum([]byte(tc.name))
 			actx, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
 			defer stop()
-			svc.Announce(actx, p, newFakeTorrent(tc.complete))
-			got := svc.Overlay().Traffic()["query"].Requests
+			tr := newFakeTorrent(tc.complete)
+			tr.st.Checking = tc.checking
+			svc.Announce(actx, p, tr)
+			traffic := svc.Overlay().Traffic()
+			got := traffic["query"].Requests
+			if tc.checking && traffic["put"].Requests > 0 {
+				t.Errorf("announced while checking: %+v", traffic)
+			}
 			t.Logf("%d overlay queries", got)
 			if got < tc.atLeast || got > tc.atMost {
 				t.Errorf("%d overlay queries in 1.5 s of 20 ms rounds, want %d to %d", got, tc.atLeast, tc.atMost)

@@ -8,7 +8,11 @@
 // Membership is gossiped: every node pings every node it knows each
 // HealthInterval, answers carry the answerer's live view when it differs,
 // and a node that misses DeadAfter checks in a row is dead (health.go,
-// members.go). So every node knows every live node, and every node places
+// members.go). Only pings decide: a put or query that times out gets its
+// node pinged soon, and a round in which many nodes time out at once
+// stretches the timeouts (Lifeguard's local health: the slow one is more
+// likely this node), so a node starved of CPU does not declare its
+// neighbours dead and make them resend their records. So every node knows every live node, and every node places
 // every key the same way: the live nodes sit on a ring by SHA-1 of their
 // address, and the Replicas (5) nodes at or after a key's position own it
 // (all nodes when there are fewer; placement.go). A record is sent straight

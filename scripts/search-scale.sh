@@ -29,8 +29,16 @@ work=$(mktemp -d /dev/shm/search-scale.XXXXXX) # state and data on tmpfs: 50,000
 bin="$work/btclient"
 pids=()
 cleanup() {
-	# `ip netns exec` runs each daemon as its child: stop both.
-	for p in "${pids[@]}"; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+	# `ip netns exec` becomes the daemon: its pid is the daemon's. They get
+	# 20 s for their stopped announces, then SIGKILL.
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for _ in $(seq 1 40); do
+		left=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+		[ "$left" = 0 ] && break
+		sleep 0.5
+	done
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 	rm -rf "$work"
@@ -50,7 +58,7 @@ for i in $(seq 0 $((NODES - 1))); do
 	mkdir -p "$work/n$i/share" "$work/n$i/state" "$work/n$i/dl"
 	boot=()
 	[ "$i" -gt 0 ] && boot=(--bootstrap "$(ipof 0):6000")
-	inns "$bin" share "$work/n$i/share" --rpc-listen "$ip:9091" --status "$ip:9092" --bind "$ip" \
+	ip netns exec "$ns" "$bin" share "$work/n$i/share" --rpc-listen "$ip:9091" --status "$ip:9092" --bind "$ip" \
 		--overlay-port 6000 -p 6881 --discovery-mode overlay --dht=false \
 		--state-dir "$work/n$i/state" --download-dir "$work/n$i/dl" "${boot[@]}" \
 		>"$work/n$i/log" 2>&1 &
@@ -72,12 +80,11 @@ elif what == "shared":
     print(sum(f.get("shared", 0) for f in share.get("folders", [])))
 EOF
 }
-# rss_total: the daemons' RSS in KiB (each runs as the child of its `ip netns exec`).
+# rss_total: the daemons' RSS in KiB.
 rss_total() {
-	local t=0 p c
+	local t=0 p
 	for p in "${pids[@]}"; do
-		c=$(pgrep -P "$p" | head -1)
-		t=$((t + $(awk '/VmRSS/ {print $2}' /proc/"${c:-$p}"/status 2>/dev/null || echo 0)))
+		t=$((t + $(awk '/VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)))
 	done
 	echo "$t"
 }

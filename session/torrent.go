@@ -693,7 +693,7 @@ func (v torrentView) State() discovery.State {
 	if r != nil {
 		s := r.sw.Stats()
 		st.Uploaded, st.Downloaded = st.Uploaded+s.Uploaded, st.Downloaded+s.Downloaded
-		st.Peers, st.Complete = s.Peers, s.State == swarm.StateSeeding
+		st.Peers, st.Complete, st.Checking = s.Peers, s.State == swarm.StateSeeding, s.State == swarm.StateChecking
 		if m = r.sw.Meta(); m != nil {
 			st.Left = s.Size - s.Done
 		}
