@@ -300,25 +300,11 @@ type fallbackGate struct {
 	mu     sync.Mutex
 	since  time.Time
 	after  time.Duration
-	heard  bool // some round found peers
 	once   sync.Once
 	opened chan struct{}
 }
 
 func (g *fallbackGate) open() { g.once.Do(func() { close(g.opened) }) }
-
-// settled reports whether the gate has its answer: open, or kept shut by
-// peers the overlay found.
-func (g *fallbackGate) settled() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	select {
-	case <-g.opened:
-		return true
-	default:
-		return g.heard
-	}
-}
 
 // found records what one overlay round yielded.
 func (g *fallbackGate) found(n int) {
@@ -326,7 +312,7 @@ func (g *fallbackGate) found(n int) {
 	defer g.mu.Unlock()
 	switch {
 	case n > 0:
-		g.since, g.heard = time.Time{}, true
+		g.since = time.Time{}
 	case g.since.IsZero():
 		g.since = time.Now()
 	case time.Since(g.since) >= g.after:

@@ -11,12 +11,15 @@ import (
 
 // announceOverlay keeps the torrent announced as a provider in the overlay
 // (started, routinely, completed, stopped) and looks up the others: every
-// round while downloading; once complete, every SeedLookupInterval, after
-// the rounds the fallback gate needs to decide.
+// round while downloading; once complete, every SeedLookupInterval.
+// Leechers find a seeder, not the reverse, so a complete torrent also opens
+// the fallback gate at once: trackers hear of a seeder, as of every other
+// client's, while the gate keeps downloads off them as long as the overlay
+// yields peers.
 func (s *Service) announceOverlay(ctx context.Context, p Params, t Torrent, g *fallbackGate) {
 	completed := t.Completed()
 	started := false
-	var lastLookup time.Time
+	lastLookup := time.Now()
 	for {
 		st := t.State()
 		if st.Private {
@@ -25,11 +28,12 @@ func (s *Service) announceOverlay(ctx context.Context, p Params, t Torrent, g *f
 		}
 		if st.Complete {
 			completed = nil // announced with left 0 from now on
+			g.open()
 		}
 		prov := overlay.Provider{Addr: s.peerAdv, PeerID: hex.EncodeToString(p.PeerID[:]), Left: st.Left}
 		err := s.node.Announce(ctx, p.InfoHash, prov)
 		started = started || err == nil
-		if err == nil && (!st.Complete || !g.settled() || time.Since(lastLookup) >= s.cfg.SeedLookupInterval) {
+		if err == nil && (!st.Complete || time.Since(lastLookup) >= s.cfg.SeedLookupInterval) {
 			lastLookup = time.Now()
 			addrs := s.lookup(ctx, p.InfoHash, !st.Complete)
 			g.found(len(addrs))

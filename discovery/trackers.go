@@ -10,11 +10,12 @@ import (
 
 // announceTrackers announces to the torrent's trackers (BEP 12 tiers, each
 // shuffled once), never more often than a tracker's min interval except for
-// lifecycle events. In auto mode it waits for the fallback gate.
+// lifecycle events. In auto mode it waits for the fallback gate, which a
+// seeder opens at once.
 func (s *Service) announceTrackers(ctx context.Context, p Params, t Torrent, tiers [][]string, g *fallbackGate) {
 	select {
 	case <-g.opened:
-		if s.cfg.Mode == ModeAuto && (len(s.cfg.Overlay.Bootstrap) > 0 || s.cfg.Overlay.ResolveBootstrap != nil) {
+		if s.cfg.Mode == ModeAuto && (len(s.cfg.Overlay.Bootstrap) > 0 || s.cfg.Overlay.ResolveBootstrap != nil) && !t.State().Complete {
 			s.log.Info("overlay found no peers; falling back to the tracker")
 		}
 	case <-ctx.Done():
