@@ -133,7 +133,7 @@ type State struct {
 	Peers int
 	// Complete is set once every piece is verified; Private for a BEP 27
 	// torrent (known once its metadata is); Checking while the data on disk
-	// is being verified.
+	// is being verified, or not yet.
 	Complete, Private, Checking bool
 }
 

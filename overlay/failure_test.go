@@ -2,10 +2,12 @@ package overlay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -285,5 +287,32 @@ func TestLocalHealthScalesTimeouts(t *testing.T) {
 		if got, want := h.scale(time.Second), time.Duration(1+step.score)*time.Second; got != want {
 			t.Fatalf("score %d scales 1 s to %v, want %v", step.score, got, want)
 		}
+	}
+}
+
+// A node whose connection slots are all taken answers "busy" before it
+// closes, so the asker learns it is alive rather than counting a failure.
+func TestBusyNodeSaysSo(t *testing.T) {
+	cfg := fastConfig(1)
+	cfg.MaxConns = 1
+	n := startNode(t, cfg)
+	hold, err := net.Dial("tcp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	// The first connection has the only slot once the node serves it.
+	eventually(t, 5*time.Second, "the slot taken", func() bool { return len(n.slots) == 1 })
+	asker := startNode(t, fastConfig(1))
+	_, err = asker.exchange(context.Background(), n.Addr(), time.Second, message{Type: typePing, From: asker.Addr()})
+	var busy *remoteError
+	if !errors.As(err, &busy) || !strings.Contains(busy.text, "busy") {
+		t.Fatalf("ping of a full node: %v, want a busy answer", err)
+	}
+	asker.members.ok(n.Addr())
+	asker.outcome(context.Background(), n.Addr(), err)
+	asker.outcome(context.Background(), n.Addr(), err)
+	if !liveContains(asker, n.Addr()) {
+		t.Fatal("a busy answer counted as a failure")
 	}
 }

@@ -246,7 +246,13 @@ func (n *Node) acceptLoop(ctx context.Context, wg *sync.WaitGroup) error {
 		select {
 		case n.slots <- struct{}{}:
 		default:
+			// Say so rather than just close: a node that gets an answer
+			// knows this one is alive, only busy, and does not declare
+			// it dead (the write lands in the socket's buffer).
 			n.stats.refusedConns.Add(1)
+			if c.SetWriteDeadline(time.Now().Add(100*time.Millisecond)) == nil {
+				c.Write(n.errorReply("busy: too many connections"))
+			}
 			c.Close()
 			continue
 		}

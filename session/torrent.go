@@ -688,7 +688,9 @@ func (v torrentView) State() discovery.State {
 	t := v.t
 	t.mu.Lock()
 	r, m := t.run, t.meta
-	st := discovery.State{Uploaded: t.runUp, Downloaded: t.runDown, Complete: t.asleep, Left: 16 << 10}
+	// Until its engine runs (announcers start first) an awake torrent
+	// cannot say what it has: as good as checking.
+	st := discovery.State{Uploaded: t.runUp, Downloaded: t.runDown, Complete: t.asleep, Checking: r == nil && !t.asleep, Left: 16 << 10}
 	t.mu.Unlock()
 	if r != nil {
 		s := r.sw.Stats()
