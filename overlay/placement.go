@@ -75,7 +75,28 @@ func (r *ring) owners(key [20]byte, k int) []string {
 	return out
 }
 
-// owns reports whether addr is among key's k owners.
+// eachOwner calls f with each of key's k owners, without allocating.
+func (r *ring) eachOwner(key [20]byte, k int, f func(addr string)) {
+	n := len(r.addrs)
+	k = min(k, n)
+	p := keyPos(key)
+	i := sort.Search(n, func(i int) bool { return r.pos[i] >= p })
+	for j := range k {
+		f(r.addrs[(i+j)%n])
+	}
+}
+
+// owns reports whether addr is among key's k owners, without allocating:
+// a sync asks it of every record the node publishes.
 func (r *ring) owns(addr string, key [20]byte, k int) bool {
-	return slices.Contains(r.owners(key, k), addr)
+	n := len(r.addrs)
+	k = min(k, n)
+	p := keyPos(key)
+	i := sort.Search(n, func(i int) bool { return r.pos[i] >= p })
+	for j := range k {
+		if r.addrs[(i+j)%n] == addr {
+			return true
+		}
+	}
+	return false
 }

@@ -119,19 +119,6 @@ func (t *originTable) drop(k recKey, o *owned) {
 	}
 }
 
-// live returns the unexpired records.
-func (t *originTable) live(now time.Time) []Record {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]Record, 0, len(t.recs))
-	for _, o := range t.recs {
-		if !expired(o.r, now) {
-			out = append(out, o.r)
-		}
-	}
-	return out
-}
-
 // len returns the number of records, expired ones not yet swept included.
 func (t *originTable) len() int {
 	t.mu.Lock()
@@ -153,24 +140,31 @@ type lease struct {
 // a record expiring within margin is dying.
 func (t *originTable) leases(rg *ring, replicas, maxDying int, margin time.Duration, now time.Time) map[string]*lease {
 	out := make(map[string]*lease)
-	for _, r := range t.live(now) {
-		for _, o := range rg.owners(r.Key, replicas) {
-			l := out[o]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, o := range t.recs {
+		r := &o.r
+		if expired(*r, now) {
+			continue
+		}
+		fp := r.fingerprint()
+		dying := r.Expires.Before(now.Add(margin))
+		rg.eachOwner(r.Key, replicas, func(addr string) {
+			l := out[addr]
 			if l == nil {
 				l = &lease{}
-				out[o] = l
+				out[addr] = l
 			}
-			l.d.add(r)
-			if r.Expires.Before(now.Add(margin)) {
+			l.d.addFingerprint(fp)
+			switch {
+			case dying:
 				if len(l.dying) <= maxDying {
 					l.dying = append(l.dying, Record{Kind: r.Kind, Key: r.Key, ID: r.ID, Seen: r.Seen})
 				}
-				continue
-			}
-			if l.exp.IsZero() || r.Expires.Before(l.exp) {
+			case l.exp.IsZero() || r.Expires.Before(l.exp):
 				l.exp = r.Expires
 			}
-		}
+		})
 	}
 	for _, l := range out {
 		if len(l.dying) > maxDying {
@@ -182,10 +176,12 @@ func (t *originTable) leases(rg *ring, replicas, maxDying int, margin time.Durat
 
 // recordsFor returns the unexpired records addr owns in rg.
 func (t *originTable) recordsFor(rg *ring, replicas int, addr string, now time.Time) []Record {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var out []Record
-	for _, r := range t.live(now) {
-		if rg.owns(addr, r.Key, replicas) {
-			out = append(out, r)
+	for _, o := range t.recs {
+		if !expired(o.r, now) && rg.owns(addr, o.r.Key, replicas) {
+			out = append(out, o.r)
 		}
 	}
 	return out

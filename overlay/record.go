@@ -130,8 +130,12 @@ type digest struct {
 	count int
 }
 
-func (d *digest) add(r Record) {
-	d.sum ^= r.fingerprint()
+func (d *digest) add(r Record) { d.addFingerprint(r.fingerprint()) }
+
+// addFingerprint adds a record by its fingerprint, computed once for all
+// the digests it enters.
+func (d *digest) addFingerprint(fp uint64) {
+	d.sum ^= fp
 	d.count++
 }
 
