@@ -111,7 +111,10 @@ func (n *Node) probeRound(ctx context.Context, full bool) {
 	}
 	now := time.Now()
 	rg := n.ring()
-	leases := n.origin.leases(rg, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
+	leases := n.origin.leases(ctx, rg, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
+	if ctx.Err() != nil {
+		return
+	}
 	if self := leases[n.addr]; full || self != nil {
 		if self == nil {
 			self = &lease{}

@@ -138,11 +138,17 @@ type lease struct {
 
 // leases computes, for every node of rg, the lease of the records it owns;
 // a record expiring within margin is dying.
-func (t *originTable) leases(rg *ring, replicas, maxDying int, margin time.Duration, now time.Time) map[string]*lease {
+// It gives up, returning nil, once ctx is done: a node that publishes a
+// million records takes a second over them.
+func (t *originTable) leases(ctx context.Context, rg *ring, replicas, maxDying int, margin time.Duration, now time.Time) map[string]*lease {
 	out := make(map[string]*lease)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	i := 0
 	for _, o := range t.recs {
+		if i++; i%4096 == 0 && ctx.Err() != nil {
+			return nil
+		}
 		r := &o.r
 		if expired(*r, now) {
 			continue
@@ -174,17 +180,22 @@ func (t *originTable) leases(rg *ring, replicas, maxDying int, margin time.Durat
 	return out
 }
 
-// recordsFor returns the unexpired records addr owns in rg.
-func (t *originTable) recordsFor(rg *ring, replicas int, addr string, now time.Time) []Record {
+// recordsFor returns the unexpired records addr owns in rg, or ctx's error
+// once it is done.
+func (t *originTable) recordsFor(ctx context.Context, rg *ring, replicas int, addr string, now time.Time) ([]Record, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Record
+	i := 0
 	for _, o := range t.recs {
+		if i++; i%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if !expired(o.r, now) && rg.owns(addr, o.r.Key, replicas) {
 			out = append(out, o.r)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Publish makes r known to the overlay: it is stored on the nodes that own
@@ -361,7 +372,10 @@ func (n *Node) nodeDied(addr string, err error) {
 // syncTo sends addr the full set of this node's records it owns, replacing
 // what it held from this node.
 func (n *Node) syncTo(ctx context.Context, addr string) error {
-	rs := n.origin.recordsFor(n.ring(), n.cfg.Replicas, addr, time.Now())
+	rs, err := n.origin.recordsFor(ctx, n.ring(), n.cfg.Replicas, addr, time.Now())
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", addr, err)
+	}
 	if addr == n.addr {
 		n.store.BeginSync(n.addr)
 		n.store.Put(n.addr, rs)
@@ -375,7 +389,7 @@ func (n *Node) syncTo(ctx context.Context, addr string) error {
 		msgs = append(msgs, m)
 	}
 	msgs[len(msgs)-1].Done = true
-	_, err := n.exchange(ctx, addr, n.health.scale(n.cfg.GossipTimeout+time.Duration(len(msgs))*10*time.Millisecond), msgs...)
+	_, err = n.exchange(ctx, addr, n.health.scale(n.cfg.GossipTimeout+time.Duration(len(msgs))*10*time.Millisecond), msgs...)
 	return err
 }
 

@@ -178,7 +178,7 @@ func TestOverlaySimulation(t *testing.T) {
 		r := current()
 		parallel(sample, func(i int) {
 			n := all[i]
-			leases := n.origin.leases(r, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, time.Now())
+			leases := n.origin.leases(context.Background(), r, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, time.Now())
 			for k := range 50 {
 				target := addrs[live[(i+k+1)%len(live)]]
 				l := leases[target]
@@ -246,8 +246,8 @@ func TestOverlaySimulation(t *testing.T) {
 	parallel(live, func(i int) {
 		n := all[i]
 		now := time.Now()
-		was := n.origin.leases(oldRing, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
-		is := n.origin.leases(newRg, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
+		was := n.origin.leases(context.Background(), oldRing, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
+		is := n.origin.leases(context.Background(), newRg, n.cfg.Replicas, n.cfg.MaxRecordsPerMessage, 2*n.cfg.HealthInterval, now)
 		for o, l := range is {
 			if w := was[o]; w == nil || w.d != l.d {
 				if err := n.syncTo(ctx, o); err != nil {
