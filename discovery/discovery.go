@@ -270,7 +270,9 @@ func (s *Service) Announce(ctx context.Context, p Params, t Torrent) {
 	// the torrent cannot say what it has, and a daemon checking thousands
 	// of new torrents would look each up every PeerRetryInterval.
 	for t.State().Checking {
-		if !wait(ctx, s.cfg.PeerRetryInterval, t.Completed()) {
+		// Not woken by Completed: a torrent checked again after it
+		// completed has it closed already.
+		if !wait(ctx, s.cfg.PeerRetryInterval, nil) {
 			return
 		}
 	}
