@@ -397,25 +397,11 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 			n.stats.badMessages.Add(1)
 			return n.errorMsg(err.Error()), true
 		}
-		if !n.lookups.allow(n.readerKey(remoteIP, m.From)) {
-			n.stats.rateLimited.Add(1)
+		rs, ok := n.read(ctx, remoteIP, m.From, KindProvider, ih, m.Limit, n.cfg.MaxProvidersPerReply)
+		if !ok {
 			return n.errorMsg("rate limited"), false
 		}
-		n.members.learn(m.From)
-		limit := m.Limit
-		if limit <= 0 || limit > n.cfg.MaxProvidersPerReply {
-			limit = n.cfg.MaxProvidersPerReply
-		}
-		var ps []Provider
-		if m.From == "" {
-			// A client, not a node: look up for it, from the owners.
-			lctx, cancel := context.WithTimeout(ctx, 2*n.cfg.LookupTimeout)
-			ps, _ = n.Lookup(lctx, ih, limit)
-			cancel()
-		} else {
-			ps = n.store.Lookup(ih, limit)
-		}
-		return &message{Type: typeLookupReply, InfoHash: m.InfoHash, From: n.addr, Providers: ps,
+		return &message{Type: typeLookupReply, InfoHash: m.InfoHash, From: n.addr, Providers: providersOf(rs),
 			Nodes: n.nodesFor(ih, m.From)}, true
 	case typeQuery:
 		key, err := ParseInfoHash(m.Key)
@@ -426,23 +412,9 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 			n.stats.badMessages.Add(1)
 			return n.errorMsg(err.Error()), true
 		}
-		if !n.lookups.allow(n.readerKey(remoteIP, m.From)) {
-			n.stats.rateLimited.Add(1)
+		rs, ok := n.read(ctx, remoteIP, m.From, m.Kind, key, m.Limit, n.cfg.MaxRecordsPerMessage)
+		if !ok {
 			return n.errorMsg("rate limited"), false
-		}
-		n.members.learn(m.From)
-		limit := m.Limit
-		if limit <= 0 || limit > n.cfg.MaxRecordsPerMessage {
-			limit = n.cfg.MaxRecordsPerMessage
-		}
-		var rs []Record
-		if m.From == "" {
-			// A client, not a node: query the owners for it.
-			qctx, cancel := context.WithTimeout(ctx, 2*n.cfg.LookupTimeout)
-			rs, _ = n.Query(qctx, m.Kind, key, limit)
-			cancel()
-		} else {
-			rs = n.store.Query(m.Kind, key, limit)
 		}
 		return &message{Type: typeQueryReply, Kind: m.Kind, Key: m.Key, From: n.addr,
 			Records: rs, Nodes: n.nodesFor(key, m.From)}, true
@@ -488,6 +460,28 @@ func (n *Node) handle(ctx context.Context, remoteIP string, m message) (*message
 		n.stats.badMessages.Add(1)
 		return n.errorMsg(fmt.Sprintf("unknown message type %q", truncate(m.Type, 32))), true
 	}
+}
+
+// read answers a lookup or query of (kind, key) from remoteIP, at most
+// limit records (0 or more than max: max): a client (no from) gets the
+// owners' records, asked on its behalf, a node this node's own. ok is false
+// when the reader is over its rate.
+func (n *Node) read(ctx context.Context, remoteIP, from, kind string, key [20]byte, limit, max int) (rs []Record, ok bool) {
+	if !n.lookups.allow(n.readerKey(remoteIP, from)) {
+		n.stats.rateLimited.Add(1)
+		return nil, false
+	}
+	n.members.learn(from)
+	if limit <= 0 || limit > max {
+		limit = max
+	}
+	if from != "" {
+		return n.store.Query(kind, key, limit), true
+	}
+	qctx, cancel := context.WithTimeout(ctx, 2*n.cfg.LookupTimeout)
+	defer cancel()
+	rs, _ = n.Query(qctx, kind, key, limit)
+	return rs, true
 }
 
 func (n *Node) errorMsg(text string) *message {

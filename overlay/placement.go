@@ -60,28 +60,24 @@ func (b byPos) Swap(i, j int) {
 	b.r.addrs[i], b.r.addrs[j] = b.r.addrs[j], b.r.addrs[i]
 }
 
+// first is the index of key's first owner.
+func (r *ring) first(key [20]byte) int {
+	p := keyPos(key)
+	return sort.Search(len(r.pos), func(i int) bool { return r.pos[i] >= p })
+}
+
 // owners returns the k nodes that own key (all of them when there are fewer).
 func (r *ring) owners(key [20]byte, k int) []string {
-	n := len(r.addrs)
-	if k > n {
-		k = n
-	}
-	p := keyPos(key)
-	i := sort.Search(n, func(i int) bool { return r.pos[i] >= p })
-	out := make([]string, 0, k)
-	for j := 0; j < k; j++ {
-		out = append(out, r.addrs[(i+j)%n])
-	}
+	out := make([]string, 0, min(k, len(r.addrs)))
+	r.eachOwner(key, k, func(addr string) { out = append(out, addr) })
 	return out
 }
 
 // eachOwner calls f with each of key's k owners, without allocating.
 func (r *ring) eachOwner(key [20]byte, k int, f func(addr string)) {
 	n := len(r.addrs)
-	k = min(k, n)
-	p := keyPos(key)
-	i := sort.Search(n, func(i int) bool { return r.pos[i] >= p })
-	for j := range k {
+	i := r.first(key)
+	for j := range min(k, n) {
 		f(r.addrs[(i+j)%n])
 	}
 }
@@ -90,10 +86,8 @@ func (r *ring) eachOwner(key [20]byte, k int, f func(addr string)) {
 // a sync asks it of every record the node publishes.
 func (r *ring) owns(addr string, key [20]byte, k int) bool {
 	n := len(r.addrs)
-	k = min(k, n)
-	p := keyPos(key)
-	i := sort.Search(n, func(i int) bool { return r.pos[i] >= p })
-	for j := range k {
+	i := r.first(key)
+	for j := range min(k, n) {
 		if r.addrs[(i+j)%n] == addr {
 			return true
 		}
