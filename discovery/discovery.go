@@ -269,10 +269,14 @@ func (s *Service) Announce(ctx context.Context, p Params, t Torrent) {
 	// As other clients do, announce once the data is checked: until then
 	// the torrent cannot say what it has, and a daemon checking thousands
 	// of new torrents would look each up every PeerRetryInterval.
+	wake := t.Completed() // a seeder's check ends as it closes
 	for t.State().Checking {
-		// Not woken by Completed: a torrent checked again after it
-		// completed has it closed already.
-		if !wait(ctx, s.cfg.PeerRetryInterval, nil) {
+		select {
+		case <-wake:
+			wake = nil // closed already (checked again after completing): it wakes no one
+		default:
+		}
+		if !wait(ctx, s.cfg.PeerRetryInterval, wake) {
 			return
 		}
 	}
