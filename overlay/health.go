@@ -119,7 +119,10 @@ func (n *Node) probeRound(ctx context.Context, full bool) {
 		if self == nil {
 			self = &lease{}
 		}
-		if d := n.store.Digest(n.addr); d != self.d {
+		// As for a remote origin (the ping handler): a share beyond this
+		// store's caps cannot match, and syncing it every round would
+		// re-put the whole share under the store's lock.
+		if d := n.store.Digest(n.addr); d != self.d && !n.store.OriginFull(n.addr) {
 			n.syncTo(ctx, n.addr)
 		} else if !self.exp.IsZero() {
 			n.store.Renew(n.addr, self.exp, self.dying)
