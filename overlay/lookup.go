@@ -6,14 +6,21 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 )
 
 // maxDiscoverQueries bounds the nodes one Discover asks, whatever the TTL.
 const maxDiscoverQueries = 64
 
+// ownerQuorum is how many owners' answers a query waits for in full: two,
+// so that one owner missing a record (a put it did not get yet, a sync under
+// way) does not hide it.
+const ownerQuorum = 2
+
 // Query returns up to limit live records of (kind, key), per ID the newest,
 // the most recently seen first, never tombstones or expired ones. It asks the
-// key's owners as this node sees them, in parallel (itself from its store);
+// key's owners as this node sees them, in parallel (itself from its store),
+// and waits for the slower ones only as long as ownerQuorum answers took;
 // when none of them answers (a node that knows no one yet), it asks up to
 // LookupFanout other nodes, live ones first, then bootstrap nodes. limit <= 0
 // means up to MaxRecordsPerMessage.
@@ -30,7 +37,8 @@ func (n *Node) Query(ctx context.Context, kind string, key [20]byte, limit int) 
 			remote = append(remote, o)
 		}
 	}
-	answers := n.queryAll(ctx, remote, kind, key, limit)
+	enough := ownerQuorum - len(lists) // this node's own store answered already
+	answers := n.queryAll(ctx, remote, kind, key, limit, max(1, min(enough, len(remote))))
 	answered := false
 	for _, a := range answers {
 		if a.ok {
@@ -100,7 +108,7 @@ func (n *Node) Discover(ctx context.Context, infoHash [20]byte, ttl int, limit i
 			answers = n.queryUntil(ctx, frontier, KindProvider, infoHash, limit, n.cfg.LookupFanout)
 			frontier = frontier[:len(answers)]
 		} else {
-			answers = n.queryAll(ctx, frontier, KindProvider, infoHash, limit)
+			answers = n.queryAll(ctx, frontier, KindProvider, infoHash, limit, len(frontier))
 		}
 		asked += len(frontier)
 		for _, a := range frontier {
@@ -169,7 +177,7 @@ func (n *Node) queryUntil(ctx context.Context, candidates []string, kind string,
 	answered, next := 0, 0
 	for answered < want && next < len(candidates) && ctx.Err() == nil {
 		k := min(want-answered, len(candidates)-next)
-		wave := n.queryAll(ctx, candidates[next:next+k], kind, key, limit)
+		wave := n.queryAll(ctx, candidates[next:next+k], kind, key, limit, k)
 		next += k
 		for _, a := range wave {
 			if a.ok {
@@ -182,28 +190,61 @@ func (n *Node) queryUntil(ctx context.Context, candidates []string, kind string,
 }
 
 // queryAll asks every target for the records of (kind, key) in parallel.
-func (n *Node) queryAll(ctx context.Context, targets []string, kind string, key [20]byte, limit int) []answer {
-	out := make([]answer, len(targets))
+// It returns once every target has answered or failed, or once enough have
+// answered and the others have had as long again as that took: owners hold
+// the same records, so a query need not wait for a busy one's timeout (the
+// tail of a search is its slowest owner). The late ones are cancelled, and
+// a cancelled query counts against no one.
+func (n *Node) queryAll(ctx context.Context, targets []string, kind string, key [20]byte, limit, enough int) []answer {
+	start := time.Now()
 	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the late ones end at once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		i int
+		a answer
+	}
+	results := make(chan result, len(targets))
 	for i, t := range targets {
-		wg.Go(func() {
-			req := message{Type: typeQuery, Kind: kind, Key: hexHash(key), Limit: min(limit, n.cfg.MaxRecordsPerMessage), From: n.addr}
-			replies, err := n.exchange(ctx, t, n.cfg.LookupTimeout, req)
-			n.outcome(ctx, t, err)
-			if err != nil {
-				return
-			}
-			r := replies[0]
-			n.members.learn(capped(r.Nodes, n.cfg.MaxNodesPerMessage)...)
-			var rs []Record
-			for _, rec := range capped(r.Records, n.cfg.MaxRecordsPerMessage) {
-				if rec.Kind == kind && rec.Key == key && rec.validate(n.cfg.MaxValueBytes) == nil {
-					rs = append(rs, rec)
+		wg.Go(func() { results <- result{i, n.ask(ctx, t, kind, key, limit)} })
+	}
+	out := make([]answer, len(targets))
+	var late <-chan time.Time
+	answered := 0
+	for range targets {
+		select {
+		case r := <-results:
+			out[r.i] = r.a
+			if r.a.ok {
+				if answered++; answered == enough && late == nil {
+					t := time.NewTimer(time.Since(start))
+					defer t.Stop()
+					late = t.C
 				}
 			}
-			out[i] = answer{ok: true, records: rs, nodes: capped(r.Nodes, n.cfg.MaxNodesPerMessage)}
-		})
+		case <-late:
+			return out
+		}
 	}
-	wg.Wait()
 	return out
+}
+
+// ask queries one node; the answer is not ok when it failed.
+func (n *Node) ask(ctx context.Context, addr string, kind string, key [20]byte, limit int) answer {
+	req := message{Type: typeQuery, Kind: kind, Key: hexHash(key), Limit: min(limit, n.cfg.MaxRecordsPerMessage), From: n.addr}
+	replies, err := n.exchange(ctx, addr, n.cfg.LookupTimeout, req)
+	n.outcome(ctx, addr, err)
+	if err != nil {
+		return answer{}
+	}
+	r := replies[0]
+	n.members.learn(capped(r.Nodes, n.cfg.MaxNodesPerMessage)...)
+	var rs []Record
+	for _, rec := range capped(r.Records, n.cfg.MaxRecordsPerMessage) {
+		if rec.Kind == kind && rec.Key == key && rec.validate(n.cfg.MaxValueBytes) == nil {
+			rs = append(rs, rec)
+		}
+	}
+	return answer{ok: true, records: rs, nodes: capped(r.Nodes, n.cfg.MaxNodesPerMessage)}
 }

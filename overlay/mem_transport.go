@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 )
 
 // MemNetwork is an in-memory network of Transports, for tests and
@@ -15,6 +16,7 @@ type MemNetwork struct {
 	mu        sync.Mutex
 	listeners map[string]*MemTransport
 	group     map[string]int // partition group per address; absent = reaches all
+	slow      map[string]time.Duration
 }
 
 // NewMemNetwork returns an empty network.
@@ -50,6 +52,17 @@ func (mn *MemNetwork) Partition(groups ...[]string) {
 	}
 }
 
+// Slow makes every connection to addr take d to open, as to a busy node
+// (0: no delay).
+func (mn *MemNetwork) Slow(addr string, d time.Duration) {
+	mn.mu.Lock()
+	defer mn.mu.Unlock()
+	if mn.slow == nil {
+		mn.slow = make(map[string]time.Duration)
+	}
+	mn.slow[addr] = d
+}
+
 // Heal removes every partition.
 func (mn *MemNetwork) Heal() {
 	mn.mu.Lock()
@@ -64,9 +77,19 @@ func (mn *MemNetwork) dial(ctx context.Context, from, to string) (net.Conn, erro
 	t := mn.listeners[to]
 	gf, okf := mn.group[from]
 	gt, okt := mn.group[to]
+	delay := mn.slow[to]
 	mn.mu.Unlock()
 	if okf && okt && gf != gt {
 		return nil, fmt.Errorf("mem dial %s: %w", to, errors.New("network unreachable"))
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("mem dial %s: %w", to, ctx.Err())
+		}
 	}
 	if t == nil {
 		return nil, fmt.Errorf("mem dial %s: %w", to, errMemRefused)

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -263,5 +264,97 @@ func TestFirstLookupSucceedsWithOnlyTwoOfFiveBootstrapNodesAlive(t *testing.T) {
 		if err != nil || len(got) != 1 {
 			t.Fatalf("first lookup = %v, %v; want the provider", got, err)
 		}
+	}
+}
+
+// TestALookupDoesNotWaitForASlowOwner: with four nodes every node owns every
+// key; one of them answers late. A lookup returns once two owners (itself
+// and one more) have answered and the others had as long again, far sooner
+// than the slow one answers, and the slow owner is not suspected for a
+// query the asker cancelled.
+func TestALookupDoesNotWaitForASlowOwner(t *testing.T) {
+	mn := NewMemNetwork()
+	cfg := fastConfig(5)
+	cfg.LookupTimeout = 5 * time.Second
+	var nodes []*Node
+	for i := range 4 {
+		c := cfg
+		tr, err := mn.Listen(fmt.Sprintf("10.0.1.%d:6000", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Transport = tr
+		if i > 0 {
+			c.Bootstrap = []string{nodes[0].Addr()}
+		}
+		nodes = append(nodes, startNode(t, c))
+	}
+	eventually(t, 20*time.Second, "the overlay to form", func() bool {
+		for _, n := range nodes {
+			if len(n.LiveNodes()) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	h := ih(9)
+	if err := nodes[1].Announce(testCtx(t, 5*time.Second), h, Provider{Addr: "10.0.1.2:6881"}); err != nil {
+		t.Fatal(err)
+	}
+	slow := nodes[3].Addr()
+	mn.Slow(slow, 3*time.Second)
+	start := time.Now()
+	if !knows(nodes[0], h, "10.0.1.2:6881") {
+		t.Fatal("the lookup missed the provider")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the lookup took %v: it waited for the slow owner (3 s)", took)
+	}
+	nodes[0].members.mu.Lock()
+	st := nodes[0].members.m[slow]
+	nodes[0].members.mu.Unlock()
+	if st == nil || st.state != alive || st.suspect {
+		t.Fatalf("the slow owner is suspected (or forgotten) after a query that did not wait for it: %+v", st)
+	}
+}
+
+// TestANodeDeclaredDeadByMistakeKeepsItsRecords: a busy node that missed
+// its pings is declared dead, but it is alive and its next ping renews what
+// it published, so its records are never missing; a node that is really gone loses its
+// records once the grace has passed.
+func TestANodeDeclaredDeadByMistakeKeepsItsRecords(t *testing.T) {
+	cfg := fastConfig(10)
+	a := startNode(t, cfg)
+	cfg.Bootstrap = []string{a.Addr()}
+	b := startNode(t, cfg)
+	c, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopC := runNode(t, c) // a stop says goodbye to no one: a crash to the others
+	t.Cleanup(stopC)
+	eventually(t, 10*time.Second, "the overlay to form", func() bool {
+		return len(a.LiveNodes()) == 2 && len(b.LiveNodes()) == 2 && len(c.LiveNodes()) == 2
+	})
+	hb, hc := ih(21), ih(22)
+	for n, h := range map[*Node][20]byte{b: hb, c: hc} {
+		if err := n.Announce(testCtx(t, 5*time.Second), h, Provider{Addr: n.Addr()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !holds(a, hb, b.Addr()) || !holds(a, hc, c.Addr()) {
+		t.Fatal("the announces did not reach a")
+	}
+	a.nodeDied(b.Addr(), errors.New("missed its pings"))
+	stopC()
+	a.nodeDied(c.Addr(), errors.New("gone"))
+	// Not for a moment (a resync would leave a gap of a round or more).
+	for end := time.Now().Add(3 * cfg.HealthInterval); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if !holds(a, hb, b.Addr()) {
+			t.Fatal("a node declared dead by mistake lost its records")
+		}
+	}
+	if holds(a, hc, c.Addr()) {
+		t.Fatal("a stopped node's records outlived the grace")
 	}
 }

@@ -363,10 +363,12 @@ func (n *Node) probeOutcome(ctx context.Context, addr string, err error) {
 	}
 }
 
-// nodeDied forgets what addr published: its records go with it.
+// nodeDied forgets what addr published: its records go with it, after a
+// grace of two health rounds in which a node declared dead by mistake
+// renews them (ExpireOrigin).
 func (n *Node) nodeDied(addr string, err error) {
-	k := n.store.DropOrigin(addr)
-	n.log.Info("overlay node dead", "node", addr, "err", err, "records_dropped", k)
+	k := n.store.ExpireOrigin(addr, time.Now().Add(2*n.cfg.HealthInterval))
+	n.log.Info("overlay node dead", "node", addr, "err", err, "records_expiring", k)
 }
 
 // syncTo sends addr the full set of this node's records it owns, replacing

@@ -224,8 +224,9 @@ func TestOverlaySimulation(t *testing.T) {
 	parallel(dead, func(i int) { stops[i]() })
 	okStale := lookupRound("30 % failed, not yet detected", live)
 
-	// Detection: survivors take the ring of survivors and drop what the dead
-	// published; each origin syncs the owners whose share changed.
+	// Detection: survivors take the ring of survivors and, once nodeDied's
+	// grace has passed, lose what the dead published; each origin syncs the
+	// owners whose share changed.
 	oldRing := current()
 	var liveAddrs []string
 	for _, i := range live {
@@ -237,7 +238,7 @@ func TestOverlaySimulation(t *testing.T) {
 	newRg := current()
 	parallel(live, func(i int) {
 		for _, d := range dead {
-			all[i].store.DropOrigin(addrs[d])
+			all[i].store.ExpireOrigin(addrs[d], time.Now()) // nodeDied's grace has passed
 		}
 	})
 	syncBefore, syncBytesBefore := total(live, typeSync)

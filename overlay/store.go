@@ -386,22 +386,24 @@ func (s *Store) EndSync(origin string) {
 	}
 }
 
-// DropOrigin removes every record of origin (a node found dead) and returns
-// how many went.
-func (s *Store) DropOrigin(origin string) int {
+// ExpireOrigin makes origin's records (a node found dead) expire by the
+// given time at the latest and returns how many it holds. They are not
+// dropped at once: a node declared dead by mistake (a busy box that missed
+// its pings) renews them with its next ping, as the digest still agrees,
+// and loses nothing; a dead one's go by then.
+func (s *Store) ExpireOrigin(origin string, by time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	os := s.origins[origin]
 	if os == nil {
 		return 0
 	}
-	n := len(os.list)
-	os.full = false
-	for _, e := range slices.Clone(os.list) {
-		s.remove(e)
+	for _, e := range os.list {
+		if e.r.Expires.After(by) {
+			e.r.Expires = by
+		}
 	}
-	delete(s.origins, origin)
-	return n
+	return len(os.list)
 }
 
 // OriginLen returns how many records origin holds here, expired ones not

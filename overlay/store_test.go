@@ -277,7 +277,14 @@ func TestStoreSyncRenewAndDrop(t *testing.T) {
 	if len(s.Lookup(ih(1), 0)) != 1 || len(s.Lookup(ih(2), 0)) != 0 {
 		t.Fatalf("renewed %v, dying %v", s.Lookup(ih(1), 0), s.Lookup(ih(2), 0))
 	}
-	if s.DropOrigin("o:1") != 2 || s.Len() != 0 {
-		t.Fatalf("DropOrigin left %d records", s.Len())
+	// A dead origin's records go by the time given; a later lease does not
+	// bring back what expired.
+	if s.ExpireOrigin("o:1", now.Add(5*time.Second)) != 2 || len(s.Lookup(ih(1), 0)) != 1 {
+		t.Fatalf("ExpireOrigin dropped records before their time: %v", s.Lookup(ih(1), 0))
+	}
+	now = now.Add(5 * time.Second)
+	s.Renew("o:1", now.Add(60*time.Second), nil)
+	if got := s.Lookup(ih(1), 0); len(got) != 0 || s.Sweep() != 2 || s.Len() != 0 {
+		t.Fatalf("after ExpireOrigin's time: %v, %d records left", got, s.Len())
 	}
 }
