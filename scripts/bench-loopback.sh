@@ -6,6 +6,7 @@
 #   scripts/bench-loopback.sh            # SIZE_MIB=1024 REPS=5, warm and cold
 #   SIZE_MIB=256 REPS=1 STATES=warm scripts/bench-loopback.sh
 #   PIECE=16MiB ONLY="btclient:btclient" scripts/bench-loopback.sh   # a subset of pairs
+#   BT_LEECH_FLAGS="--cpuprofile /tmp/leech.prof"   # extra flags for btclient's leecher
 #
 # libtorrent runs at its best: its seeder starts from libtorrent's own
 # high_performance_seed() settings, and so does its leecher (LT_TUNED=0 gives
@@ -96,7 +97,7 @@ stop_seeder() {
 run_leecher() {
 	local kind=$1 dir=$2
 	case "$kind" in
-	btclient) /usr/bin/time -v -o "$WORK/time.txt" "$BT" -o "$dir" -p 7100 --seed=false --quiet --discovery-mode tracker --peer 127.0.0.2:7000 "$WORK/data.torrent" >"$WORK/leech.log" 2>&1 ;;
+	btclient) /usr/bin/time -v -o "$WORK/time.txt" "$BT" -o "$dir" -p 7100 --seed=false --quiet --discovery-mode tracker --peer 127.0.0.2:7000 ${BT_LEECH_FLAGS:-} "$WORK/data.torrent" >"$WORK/leech.log" 2>&1 ;;
 	libtorrent) /usr/bin/time -v -o "$WORK/time.txt" "$PY" "$LT" leech "$WORK/data.torrent" "$dir" --listen 127.0.0.3:7100 --peer 127.0.0.2:7000 --timeout 600 "${LTFLAGS[@]}" >"$WORK/leech.log" 2>&1 ;;
 	aria2c) /usr/bin/time -v -o "$WORK/time.txt" aria2c --dir="$dir" --seed-time=0 --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none --summary-interval=0 --console-log-level=warn --check-integrity=false --listen-port=7100 "$WORK/data.torrent" >"$WORK/leech.log" 2>&1 ;;
 	esac

@@ -166,51 +166,69 @@ func (w *cacheWindow) add(f *diskFile, off, n int64, written bool) error {
 	return w.failed
 }
 
-// evictOldest takes the oldest range out of the window if the window is
-// over its limit, and evicts the chunks that leaves empty. It reports
-// whether it took one.
+// evictOldest takes the oldest range (with its neighbours) out of the
+// window if the window is over its limit, and evicts the chunks that leaves
+// empty. It reports whether it took one.
 func (w *cacheWindow) evictOldest() bool {
 	w.mu.Lock()
 	if w.held <= w.limit || len(w.ranges) == 0 {
 		w.mu.Unlock()
 		return false
 	}
-	r := w.ranges[0]
-	w.ranges[0] = touchedRange{}
-	w.ranges = w.ranges[1:]
-	w.held -= r.n
+	// The oldest range and those after it of the same kind in the same
+	// stretch of the file go together, up to writebackBatch bytes: small
+	// pieces (16 KiB) would otherwise cost a wait (a system call) each.
+	var buf [64]touchedRange // 1 MiB of 16 KiB pieces
+	taken := append(buf[:0], w.ranges[0])
+	lo, hi, bytes := w.ranges[0].off, w.ranges[0].off+w.ranges[0].n, w.ranges[0].n
+	for len(taken) < len(buf) && len(w.ranges) > len(taken) && bytes < writebackBatch {
+		q := w.ranges[len(taken)]
+		if q.f != taken[0].f || q.written != taken[0].written || q.off+q.n < lo-writebackBatch || q.off > hi+writebackBatch {
+			break
+		}
+		taken = append(taken, q)
+		lo, hi, bytes = min(lo, q.off), max(hi, q.off+q.n), bytes+q.n
+	}
+	clear(w.ranges[:len(taken)])
+	w.ranges = w.ranges[len(taken):]
+	w.held -= bytes
 	w.mu.Unlock()
 
+	r := taken[0]
 	var err error
 	if r.written {
-		err = waitWritten(r.f.f, r.off, r.n)
+		// The span may take in pages of ranges still in the window: waiting
+		// for them to be written early costs nothing but that wait.
+		err = waitWritten(r.f.f, lo, hi-lo)
 	}
 	type emptied struct {
 		index int64
 		keep  *pageSet // nil: none of it was cached before
 	}
-	var buf [4]emptied
-	empty := buf[:0]
+	var ebuf [4]emptied
+	empty := ebuf[:0]
 	w.mu.Lock()
 	if err != nil && w.failed == nil {
-		w.failed = fmt.Errorf("storage: write back %s at %d: %w", r.f.Path, r.off, err)
+		w.failed = fmt.Errorf("storage: write back %s at %d: %w", r.f.Path, lo, err)
 	}
-	eachChunk(r.off, r.n, func(index, k int64) {
-		key := chunkKey{r.f, index}
-		if w.chunks[key] -= k; w.chunks[key] <= 0 {
-			delete(w.chunks, key)
-			keep := w.before[key]
-			if keep != nil && keep.empty() {
-				keep = nil
+	for _, t := range taken {
+		eachChunk(t.off, t.n, func(index, k int64) {
+			key := chunkKey{r.f, index}
+			if w.chunks[key] -= k; w.chunks[key] <= 0 {
+				delete(w.chunks, key)
+				keep := w.before[key]
+				if keep != nil && keep.empty() {
+					keep = nil
+				}
+				empty = append(empty, emptied{index, keep})
+				delete(w.before, key)
+				next := chunkKey{r.f, index + 1}
+				if w.chunks[next] <= 0 {
+					delete(w.before, next)
+				}
 			}
-			empty = append(empty, emptied{index, keep})
-			delete(w.before, key)
-			next := chunkKey{r.f, index + 1}
-			if w.chunks[next] <= 0 {
-				delete(w.before, next)
-			}
-		}
-	})
+		})
+	}
 	w.mu.Unlock()
 	// A write into one of these chunks that has not reached add yet is safe:
 	// dirty pages are never dropped, and a dropped read is only read again.
