@@ -213,6 +213,7 @@ func (l *loop) ban(p *peer, why string) {
 	t.log.Warn("dropping peer", "addr", p.addr, "reason", why)
 	t.dropPeer(p, errors.New(why))
 	l.afterDrop()
+	t.publish() // a ban shows at once, not at the next tick
 }
 
 // release gives p's outstanding requests back to the pending set. A stalled
